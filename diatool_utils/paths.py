@@ -1,0 +1,8 @@
+"""Where things are in a clone of this repository."""
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+CONFIGS_DIR = REPO_ROOT / "configs"
