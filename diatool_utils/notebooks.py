@@ -5,6 +5,12 @@ counts). ``run_notebook`` inserts a cell right after it that reassigns the value
 the way papermill does, then executes the notebook top to bottom on a fresh kernel.
 
     python -m diatool_utils.notebooks notebooks/01_functionary_templating.ipynb --smoke
+
+A notebook can also be the source of a script: ``export_script`` joins its cells tagged
+``export`` (code cells, and raw cells for lines that must not run inside the notebook, such
+as ``if __name__ == "__main__": main()``) into one Python file.
+
+    python -m diatool_utils.notebooks --export notebooks/05_zero3_multi_gpu.ipynb scripts/train_diatool_dpo.py
 """
 
 from __future__ import annotations
@@ -60,14 +66,35 @@ def run_notebook(path, parameters: dict | None = None, output_path=None, timeout
     return elapsed
 
 
+def export_script(path) -> str:
+    """The text of the script made from the notebook's cells tagged ``export``, in order."""
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    cells = [cell.source.strip() for cell in nb.cells
+             if cell.cell_type in ("code", "raw") and "export" in cell.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"{path}: no cell is tagged 'export'")
+    header = (f"# Generated from {path.parent.name}/{path.name} by\n"
+              f"#   python -m diatool_utils.notebooks --export {path.parent.name}/{path.name} <script>\n"
+              "# Edit the notebook, not this file: a test checks that the two agree.\n")
+    return header + "\n\n\n".join(cells) + "\n"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--export", nargs=2, type=Path, metavar=("NOTEBOOK", "SCRIPT"),
+                        help="write the notebook's cells tagged 'export' to SCRIPT and exit")
     parser.add_argument("--smoke", action="store_true", help="tiny model, a few steps")
     parser.add_argument("--in-place", action="store_true", help="write outputs back into the notebook")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                         metavar=("NAME", "PYTHON_LITERAL"), help="override one parameter")
     args = parser.parse_args(argv)
+    if args.export:
+        notebook, script = args.export
+        script.write_text(export_script(notebook))
+        print(f"{notebook} -> {script}")
+        return
     import ast
     parameters = dict(SMOKE_PARAMETERS) if args.smoke else {}
     parameters.update({name: ast.literal_eval(value) for name, value in args.parameter})

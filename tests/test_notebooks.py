@@ -75,3 +75,21 @@ def test_a_failing_cell_fails_the_run(tmp_path):
     run_notebook(path)  # SMOKE stays False: runs
     with pytest.raises(CellExecutionError, match="smoke mode reached this cell"):
         run_notebook(path, {"SMOKE": True})
+
+
+def test_export_joins_cells_tagged_export_in_order(tmp_path):
+    from diatool_utils.notebooks import export_script
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import os", metadata={"tags": ["export"]}),
+        nbformat.v4.new_code_cell("print('only in the notebook')"),
+        nbformat.v4.new_code_cell("def main():\n    print(os.getcwd())", metadata={"tags": ["export"]}),
+        nbformat.v4.new_raw_cell('if __name__ == "__main__":\n    main()', metadata={"tags": ["export"]}),
+    ])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    script = export_script(path)
+    body = script.split("agree.\n", 1)[1]
+    assert body == 'import os\n\n\ndef main():\n    print(os.getcwd())\n\n\nif __name__ == "__main__":\n    main()\n'
+    assert "only in the notebook" not in script
+    compile(script, "script.py", "exec")
