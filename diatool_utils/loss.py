@@ -51,23 +51,28 @@ def _check_gamma(gamma: float) -> float:
     return gamma
 
 
-def _check_num_turns(num_turns: torch.Tensor, max_turns: int | None = None, name: str = "num_turns") -> None:
+def _check_counts_type(num_turns: torch.Tensor, name: str) -> None:
     if not isinstance(num_turns, torch.Tensor) or num_turns.dim() != 1:
         raise ValueError(f"{name} must be a 1-D LongTensor [B] of assistant-turn counts, "
                          f"got {type(num_turns).__name__} with shape {tuple(getattr(num_turns, 'shape', ()))}")
     if num_turns.dtype.is_floating_point or num_turns.dtype == torch.bool:
         raise ValueError(f"{name} must hold integers (assistant-turn counts), got dtype {num_turns.dtype}")
-    empty = (num_turns < 1).nonzero().flatten().tolist()
-    if empty:
-        i = empty[0]
-        raise ValueError(f"sample {i} in the batch has {int(num_turns[i])} {name.replace('_', ' ')}: every "
-                         "trajectory needs at least one assistant turn (check its messages and turn index)")
+
+
+def _check_num_turns(num_turns: torch.Tensor, max_turns: int | None = None, name: str = "num_turns") -> None:
+    _check_counts_type(num_turns, name)
+    bad = num_turns < 1
     if max_turns is not None:
-        too_long = (num_turns > max_turns).nonzero().flatten().tolist()
-        if too_long:
-            i = too_long[0]
-            raise ValueError(f"sample {i} in the batch has {int(num_turns[i])} {name.replace('_', ' ')} but the "
-                             f"padded turn tensor has only {max_turns} columns: pad to the batch's largest turn count")
+        bad = bad | (num_turns > max_turns)
+    if not bad.any():  # the only host sync on the happy path
+        return
+    i = int(bad.nonzero()[0, 0])
+    count, label = int(num_turns[i]), name.replace("_", " ")
+    if count < 1:
+        raise ValueError(f"sample {i} in the batch has {count} {label}: every trajectory needs at least one "
+                         "assistant turn (check its messages and turn index)")
+    raise ValueError(f"sample {i} in the batch has {count} {label} but the padded turn tensor has only "
+                     f"{max_turns} columns: pad to the batch's largest turn count")
 
 
 def _check_turn_tensor(turn_values: torch.Tensor, num_turns: torch.Tensor, name: str) -> None:
@@ -111,7 +116,12 @@ def turn_weights(num_turns: torch.Tensor, max_turns: int, gamma: float,
     (1 - gamma) / (1 - gamma^T): with gamma < 1 earlier turns count more than later ones.
     """
     _check_num_turns(num_turns, max_turns)
-    sums = geometric_sums(max_turns, gamma).to(device=num_turns.device)
+    return _turn_weights(num_turns, max_turns, gamma, dtype)
+
+
+def _turn_weights(num_turns, max_turns, gamma, dtype):
+    exact = torch.float32 if num_turns.device.type == "mps" else torch.float64  # MPS has no float64
+    sums = geometric_sums(max_turns, gamma).to(device=num_turns.device, dtype=exact)
     turns_left = (num_turns[:, None] - torch.arange(max_turns, device=num_turns.device)[None, :]).clamp(min=0)
     # S[0] = 0, so the padding (turns_left = 0) gets weight 0 by itself.
     return (sums[turns_left] / sums[num_turns][:, None]).to(dtype)
@@ -126,7 +136,7 @@ def psi(num_turns: torch.Tensor, gamma: float, dtype: torch.dtype = torch.float3
     """
     _check_num_turns(num_turns)
     max_turns = int(num_turns.max()) if num_turns.numel() else 0
-    return turn_weights(num_turns, max_turns, gamma, dtype=torch.float64).sum(-1).to(dtype)
+    return _turn_weights(num_turns, max_turns, gamma, dtype).sum(-1)
 
 
 def dmpo_turn_weights(num_turns: torch.Tensor, max_turns: int, gamma: float,
@@ -135,10 +145,14 @@ def dmpo_turn_weights(num_turns: torch.Tensor, max_turns: int, gamma: float,
 
     num_turns: LongTensor [B] -> Tensor [B, max_turns]. Decays faster than phi (an extra gamma^t).
     """
+    _check_num_turns(num_turns, max_turns)
+    return _dmpo_turn_weights(num_turns, max_turns, gamma, dtype)
+
+
+def _dmpo_turn_weights(num_turns, max_turns, gamma, dtype):
     discount = torch.full((max_turns,), _check_gamma(gamma), dtype=torch.float64).pow(
-        torch.arange(max_turns, dtype=torch.float64)).to(num_turns.device)
-    phi = turn_weights(num_turns, max_turns, gamma, dtype=torch.float64)
-    return (discount[None, :] * phi).to(dtype)
+        torch.arange(max_turns, dtype=torch.float64))
+    return (discount.to(num_turns.device, dtype)[None, :] * _turn_weights(num_turns, max_turns, gamma, dtype))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,7 +166,7 @@ def per_turn_logps(token_logps: torch.Tensor, turn_index: torch.Tensor, max_turn
     turn_index:  LongTensor [B, L], aligned with token_logps (shifted like the labels); the
                  assistant turn (0 .. max_turns-1) each token belongs to, -1 for tokens that are
                  not trained (system, user, tool, padding).
-    returns:     Tensor [B, max_turns]; turns that a sample does not have are 0.
+    returns:     Tensor [B, max_turns] (float32 at least); turns that a sample does not have are 0.
 
     One scatter_add over the whole batch. Tokens with index -1 go to an extra column that is dropped,
     so even a non-finite value there (e.g. -inf at a padded position) never reaches the result.
@@ -163,14 +177,15 @@ def per_turn_logps(token_logps: torch.Tensor, turn_index: torch.Tensor, max_turn
                          f"and {tuple(turn_index.shape)}")
     if turn_index.dtype.is_floating_point or turn_index.dtype == torch.bool:
         raise ValueError(f"turn_index must be an integer tensor, got dtype {turn_index.dtype}")
-    bad = ((turn_index < -1) | (turn_index >= max_turns)).nonzero().tolist()
-    if bad:
-        b, i = bad[0]
+    bad = (turn_index < -1) | (turn_index >= max_turns)
+    if bad.any():
+        b, i = bad.nonzero()[0].tolist()
         raise ValueError(f"sample {b} in the batch has turn index {int(turn_index[b, i])} at token {i}; indices "
                          f"must be -1 (not trained) or 0 .. {max_turns - 1} (max_turns={max_turns})")
     column = torch.where(turn_index < 0, max_turns, turn_index)  # -1 -> the dropped extra column
-    out = token_logps.new_zeros(token_logps.shape[0], max_turns + 1)
-    out = out.scatter_add(1, column, token_logps)
+    dtype = _compute_dtype(token_logps)  # bf16 cannot add up hundreds of tokens: accumulate in float32
+    out = token_logps.new_zeros(token_logps.shape[0], max_turns + 1, dtype=dtype)
+    out = out.scatter_add(1, column, token_logps.to(dtype))
     return out[:, :max_turns]
 
 
@@ -206,13 +221,16 @@ def trajectory_reward(turn_logratios: torch.Tensor, num_turns: torch.Tensor, gam
     division: R = sum_t phi(t, T) * lr_t. Both off: R = sum_t lr_t, the sequence log-ratio of all
     assistant tokens, as in standard DPO.
     """
-    _check_num_turns(num_turns)
+    _check_counts_type(num_turns, "num_turns")
     _check_turn_tensor(turn_logratios, num_turns, "turn_logratios")
-    max_turns = turn_logratios.shape[1]
-    _check_num_turns(num_turns, max_turns)
-    dtype = _compute_dtype(turn_logratios)
+    _check_num_turns(num_turns, turn_logratios.shape[1])
+    return _trajectory_reward(turn_logratios, num_turns, gamma, use_phi, use_psi)
+
+
+def _trajectory_reward(turn_logratios, num_turns, gamma, use_phi, use_psi):
+    max_turns, dtype = turn_logratios.shape[1], _compute_dtype(turn_logratios)
     if use_phi:
-        weights = turn_weights(num_turns, max_turns, gamma, dtype=dtype)
+        weights = _turn_weights(num_turns, max_turns, gamma, dtype)
     else:
         _check_gamma(gamma)
         weights = turn_mask(num_turns, max_turns).to(dtype)
@@ -222,8 +240,8 @@ def trajectory_reward(turn_logratios: torch.Tensor, num_turns: torch.Tensor, gam
 def _check_pair(chosen_turn_logratios, rejected_turn_logratios, chosen_turns, rejected_turns, beta) -> None:
     if not beta > 0:
         raise ValueError(f"beta must be positive, got {beta}")
-    _check_num_turns(chosen_turns, name="chosen_turns")
-    _check_num_turns(rejected_turns, name="rejected_turns")
+    _check_counts_type(chosen_turns, "chosen_turns")
+    _check_counts_type(rejected_turns, "rejected_turns")
     _check_turn_tensor(chosen_turn_logratios, chosen_turns, "chosen_turn_logratios")
     _check_turn_tensor(rejected_turn_logratios, rejected_turns, "rejected_turn_logratios")
     if chosen_turn_logratios.shape[0] != rejected_turn_logratios.shape[0]:
@@ -263,9 +281,8 @@ def diatool_dpo_loss(
     each pair is weighted by how wrong the model still is, and each turn by phi / psi.
     """
     _check_pair(chosen_turn_logratios, rejected_turn_logratios, chosen_turns, rejected_turns, beta)
-    kwargs = {"use_phi": use_phi, "use_psi": use_psi}
-    chosen_reward = trajectory_reward(chosen_turn_logratios, chosen_turns, gamma, **kwargs)
-    rejected_reward = trajectory_reward(rejected_turn_logratios, rejected_turns, gamma, **kwargs)
+    chosen_reward = _trajectory_reward(chosen_turn_logratios, chosen_turns, gamma, use_phi, use_psi)
+    rejected_reward = _trajectory_reward(rejected_turn_logratios, rejected_turns, gamma, use_phi, use_psi)
     logit = chosen_reward - rejected_reward - (float(margin) if use_margin else 0.0)
     losses = -F.logsigmoid(beta * logit)
     return losses, beta * chosen_reward.detach(), beta * rejected_reward.detach()
@@ -288,7 +305,7 @@ def dmpo_loss(
     rewards = []
     for values, turns in ((chosen_turn_logratios, chosen_turns), (rejected_turn_logratios, rejected_turns)):
         dtype = _compute_dtype(values)
-        weights = dmpo_turn_weights(turns, values.shape[1], gamma, dtype=dtype)
+        weights = _dmpo_turn_weights(turns, values.shape[1], gamma, dtype)
         rewards.append(_reward(values.to(dtype), turns, weights, normalise=False))
     chosen_reward, rejected_reward = rewards
     losses = -F.logsigmoid(beta * (chosen_reward - rejected_reward))

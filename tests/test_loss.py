@@ -281,6 +281,14 @@ def test_per_turn_logps_by_hand_ignores_untrained_tokens_even_if_infinite():
     close(per_turn_logps(token_logps, turn_index, 3), [[-3.0, -3.0, 0.0]])
 
 
+def test_per_turn_logps_adds_bfloat16_tokens_in_float32():
+    # 1000 tokens of -2.3 in one turn: float32 gives -2300 to ~1e-3; bf16 accumulation would be off by units
+    token_logps = torch.full((1, 1000), -2.3).to(torch.bfloat16)
+    out = per_turn_logps(token_logps, torch.zeros(1, 1000, dtype=torch.long), 1)
+    assert out.dtype == torch.float32
+    close(out, token_logps.float().sum(-1, keepdim=True), tol=1e-6)
+
+
 def test_per_turn_logps_passes_gradients_to_trained_tokens_only():
     token_logps = torch.zeros(1, 4, requires_grad=True)
     per_turn_logps(token_logps, torch.tensor([[-1, 0, 1, 1]]), 2).sum().backward()
