@@ -360,3 +360,29 @@ def test_gamma_outside_zero_one_and_non_positive_beta_are_errors():
 def test_float_turn_counts_are_an_error():
     with pytest.raises(ValueError, match="must hold integers"):
         psi(torch.tensor([1.0, 2.0]), 0.5)
+
+
+# --- the notebook's plots draw the library's numbers -------------------------------------------
+
+def test_turn_weight_plot_draws_phi_for_each_gamma():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from diatool_utils.loss_plots import plot_turn_weights
+
+    ax = plot_turn_weights(num_turns=4, gammas=(0.0, 0.5, 1.0))
+    drawn = torch.stack([torch.as_tensor(line.get_ydata()) for line in ax.get_lines()])
+    # gamma 0: all 1; gamma 0.5: (1 - 0.5^(4-t)) / (1 - 0.5^4) = (15/16, 14/16, 12/16, 8/16) / (15/16); gamma 1: (4-t)/4
+    close(drawn, [[1, 1, 1, 1], [1, 14 / 15, 12 / 15, 8 / 15], [1, 3 / 4, 1 / 2, 1 / 4]])
+
+
+def test_reward_plot_shows_psi_keeping_the_scale_flat():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from diatool_utils.loss_plots import plot_reward_vs_turns
+
+    with_psi, without_psi, summed = (line.get_ydata() for line in plot_reward_vs_turns(0.5, 1.0, 5).get_lines())
+    close(with_psi, [1.0] * 5)
+    close(without_psi, psi(torch.arange(1, 6), 0.5))
+    close(summed, [1.0, 2.0, 3.0, 4.0, 5.0])
