@@ -44,6 +44,11 @@ __all__ = [
 # Input checks: every error says which sample of the batch is wrong and what to do.
 # ---------------------------------------------------------------------------------------------
 
+def _compute_dtype(values: torch.Tensor) -> torch.dtype:
+    """bf16 / fp16 inputs are summed and weighted in float32; float64 stays float64."""
+    return torch.promote_types(values.dtype, torch.float32)
+
+
 def _check_gamma(gamma: float) -> float:
     gamma = float(gamma)
     if not 0.0 <= gamma <= 1.0:
@@ -195,17 +200,10 @@ def per_turn_logps(token_logps: torch.Tensor, turn_index: torch.Tensor, max_turn
 
 def _reward(turn_logratios: torch.Tensor, num_turns: torch.Tensor, weights: torch.Tensor,
             normalise: bool) -> torch.Tensor:
-    mask = turn_mask(num_turns, turn_logratios.shape[1])
-    # where(), not weights * values: padded values may be anything (even NaN) and must not leak.
-    weighted = torch.where(mask, weights * turn_logratios, torch.zeros((), dtype=weights.dtype,
-                                                                          device=weights.device))
-    reward = weighted.sum(-1)
+    # masked_fill, not just weight 0: padded values may be anything (even NaN) and must not leak.
+    padding = ~turn_mask(num_turns, turn_logratios.shape[1])
+    reward = (weights * turn_logratios).masked_fill(padding, 0.0).sum(-1)
     return reward / weights.sum(-1) if normalise else reward
-
-
-def _compute_dtype(values: torch.Tensor) -> torch.dtype:
-    # bf16 / fp16 log-ratios are summed in float32.
-    return torch.promote_types(values.dtype, torch.float32)
 
 
 def trajectory_reward(turn_logratios: torch.Tensor, num_turns: torch.Tensor, gamma: float, *,
