@@ -58,6 +58,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 OUTPUT_TYPES = ("call", "completion", "slot", "relevance")
@@ -167,6 +168,11 @@ def reply_calls(parsed: Any) -> list[tuple[str, Any]]:
                 pass
         calls.append((str(name), arguments))
     return calls
+
+
+def message_calls(message: dict) -> list[tuple[str, Any]]:
+    """:func:`reply_calls` for a message dict (a ground truth or a ``query`` message)."""
+    return reply_calls(SimpleNamespace(tool_calls=message.get("tool_calls") or []))
 
 
 def tool_schemas(tools: list[dict]) -> dict[str, dict]:
@@ -325,7 +331,7 @@ def judge_call(case: EvalCase, parsed: Any) -> Verdict:
     if not predicted:
         return False, f"no tool call; replied with text: {_short(reply_text(parsed))!r}"
     schemas = tool_schemas(case.tools)
-    gold_calls = reply_calls(_GroundTruth(case.ground_truth))
+    gold_calls = message_calls(case.ground_truth)
     acceptable, strict, note = parse_acceptable_arguments(case.acceptable_arguments)
     for name, _ in predicted:
         if name not in schemas:
@@ -347,17 +353,6 @@ def judge_call(case: EvalCase, parsed: Any) -> Verdict:
             return False, problem
     reason = f"right call: {_describe_calls(predicted)}"
     return True, reason + (f" ({note})" if note else "")
-
-
-@dataclass
-class _GroundTruth:
-    """Lets the ground-truth message go through :func:`reply_calls` like a parsed reply."""
-
-    message: dict
-
-    @property
-    def tool_calls(self) -> list:
-        return self.message.get("tool_calls") or []
 
 
 # ---------------------------------------------------------------------------- completion
@@ -454,7 +449,8 @@ def asks_question(text: str) -> bool:
 _STOPWORDS = set(
     "the a an of for to in on at by with and or is are be as that this it its from into per "
     "e.g eg ex example such like etc which what who when where whether if not no yes value values "
-    "given specified provided optional required default format must should can will used use".split()
+    "given specified provided optional required default format must should can will used use many much "
+    "kind type some any".split()
 )
 
 
@@ -463,14 +459,27 @@ def _name_words(name: str) -> set[str]:
     return {w for w in _words(spaced.replace("_", " ").replace("-", " ")) if len(w) >= 2}
 
 
+def _description_words(description: str) -> set[str]:
+    """Content words of a parameter description, without example values: words with digits
+    or capitals after the first word ("e.g. Lisbon", "YYYY-MM-DD", "S1042") are skipped."""
+    words = set()
+    for position, word in enumerate(re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", description))):
+        if any(ch.isdigit() for ch in word) or (position > 0 and any(ch.isupper() for ch in word)):
+            continue
+        if len(word) >= (4 if word.isascii() else 2):
+            words.add(word.casefold())
+    return words
+
+
 def argument_synonyms(tools: list[dict], argument: str) -> set[str]:
     """Words that name ``argument`` in a reply.
 
     Its name's words (``start_date`` -> "start", "date") and its description's words
-    (>= 4 letters; >= 2 characters in scripts like Korean), minus stopwords, minus words another parameter of the same tool also
-    uses (so "date" does not name ``start_date`` when ``end_date`` exists) and minus words
-    of the function's own name and description (asking "which email?" does not name the
-    recipient of ``send_email``). If that leaves nothing, the plain name words are used.
+    (>= 4 letters; >= 2 characters in scripts like Korean), minus stopwords and minus words
+    that don't single it out: words another parameter of the same tool uses (so "date" does
+    not name ``start_date`` when ``end_date`` exists) and words of the function's own name and
+    description (asking "which e-mail?" does not name the recipient of ``send_email``).
+    A name word is only dropped when another name word remains (``city`` keeps "city").
     """
     name_words = _name_words(argument)
     words = set()
@@ -478,14 +487,13 @@ def argument_synonyms(tools: list[dict], argument: str) -> set[str]:
         properties = _properties(schema)
         if argument not in properties:
             continue
-        description = properties[argument].get("description", "")
-        own = name_words | {w for w in _words(description) if len(w) >= (4 if w.isascii() else 2)}
-        shared = _name_words(schema["name"]) | set(_words(schema.get("description", "")))
+        shared = _name_words(schema["name"]) | set(_words(schema.get("description", ""))) | _STOPWORDS
         for other, spec in properties.items():
             if other != argument:
                 shared |= set(_words(spec.get("description", ""))) | _name_words(other)
-        words |= own - shared - _STOPWORDS
-    return words or (name_words - _STOPWORDS) or name_words
+        words |= (name_words - shared) or (name_words - _STOPWORDS) or name_words
+        words |= _description_words(properties[argument].get("description", "")) - shared
+    return words or name_words
 
 
 def mentions_argument(text: str, synonyms: set[str]) -> bool:
@@ -546,7 +554,7 @@ def infer_missing_arguments(
     """
     if later_call is None:
         return None
-    [(name, arguments)] = reply_calls(_GroundTruth({"tool_calls": [later_call]}))
+    [(name, arguments)] = message_calls({"tool_calls": [later_call]})
     schema = tool_schemas(tools).get(name)
     if schema is None or not isinstance(arguments, dict):
         return None
