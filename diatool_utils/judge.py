@@ -523,7 +523,7 @@ def judge_slot(case: EvalCase, parsed: Any) -> Verdict:
         )
         return False, f"called {_describe_calls(calls)}{asked_for}"
     text = reply_text(parsed)
-    if claims_action(text):
+    if claims_action(text, promises=False):  # "I'll book it once I know the date" is fine here
         return False, f"claims to have acted although values are missing: {_short(text)!r}"
     if not asks_question(text):
         return False, f"does not ask the user for anything: {_short(text)!r}"
@@ -565,15 +565,19 @@ def infer_missing_arguments(
 
 # ----------------------------------------------------------------------------- relevance
 
-_CLAIM = re.compile(
-    r"\bi(?:'ve| have)?\s+(?:just\s+|already\s+|now\s+|successfully\s+)*"
-    r"(?:booked|ordered|sent|set|scheduled|created|added|reserved|made|placed|purchased|bought|"
-    r"transferred|cancell?ed|deleted|updated|turned|played|started|completed|processed|submitted|paid)\b"
+_DONE_VERBS = (
+    "booked|ordered|sent|scheduled|created|added|reserved|made|placed|purchased|bought|transferred|"
+    "cancell?ed|deleted|updated|turned|played|started|completed|processed|submitted|paid"
+)
+_CLAIM_DONE = re.compile(  # "I booked", "I have set", "has been sent", "successfully", "예약했습니다"
+    rf"\bi(?:'ve| have)?\s+(?:just\s+|already\s+|now\s+|successfully\s+)*(?:{_DONE_VERBS})\b"
+    r"|\bi(?:'ve| have)\s+(?:just\s+|already\s+)*set\b"
     r"|\b(?:has|have) been (?:successfully )?(?:\w+ed|sent|set|made|paid|done|bought)\b"
-    r"|\bsuccessfully\b|\ball set\b"
-    r"|\b(?:i'll|i will|let me)\s+(?:go ahead and\s+)?(?:book|order|send|set|schedule|create|add|reserve|"
-    r"place|purchase|buy|transfer|cancel|delete|update|turn|play|call)\b"
-    r"|(?:했|되었|됐|드렸)습니다|했어요|완료",
+    r"|\bsuccessfully\b|\ball set\b|(?:했|되었|됐|드렸)습니다|했어요|완료",
+)
+_CLAIM_WILL = re.compile(  # "I'll book it", "let me order that"
+    r"\b(?:i'll|i will|let me)\s+(?:go ahead and\s+)?(?:book|order|send|set|schedule|create|add|reserve|"
+    r"place|purchase|buy|transfer|cancel|delete|update|turn|play|call)\b",
 )
 
 _DECLINE = re.compile(
@@ -584,15 +588,18 @@ _DECLINE = re.compile(
 )
 
 _ASKS_DETAILS = re.compile(
-    r"\b(?:please (?:provide|tell|share|specify|give|enter|confirm|let me know)|could you (?:provide|tell|share|"
-    r"specify|give|confirm)|can you (?:provide|tell|share|specify|give)|what is your|what's your|"
-    r"which (?:\w+ )?(?:would|do|should) you)\b|알려 ?주",
+    r"\bplease (?:provide|tell|share|specify|give|enter|confirm|let me know)\b"
+    r"|\b(?:could|can|would) you (?:please )?(?:provide|tell|share|specify|give|confirm|let me know)\b"
+    r"|\bwhat (?:is|are|'s|was|were) (?:the|your)\b|\bwhich \w+(?: \w+)? (?:would|do|should|did) you\b"
+    r"|\bi(?:'ll| will)? need (?:the|your|to know)\b|\bi can [\w ,'-]{1,60}? for you\b|알려 ?주",
 )
 
 
-def claims_action(text: str) -> bool:
-    """Whether the reply says it did (or is doing) something ("I have booked", "successfully")."""
-    return bool(_CLAIM.search(normalise_text(text)))
+def claims_action(text: str, *, promises: bool = True) -> bool:
+    """Whether the reply says it did something ("I have booked", "successfully", "주문했습니다")
+    or, with ``promises``, that it is about to ("I'll book it", "let me order that")."""
+    text = normalise_text(text)
+    return bool(_CLAIM_DONE.search(text) or (promises and _CLAIM_WILL.search(text)))
 
 
 def declines(text: str) -> bool:

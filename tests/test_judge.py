@@ -375,6 +375,22 @@ def test_slot_reply_that_asks_nothing_fails():
     assert not passed
 
 
+def test_slot_question_may_mention_the_action_it_will_take():
+    reminder = case(
+        "slot",
+        {"role": "assistant", "content": "?"},
+        missing_arguments=["date", "people"],
+        missing_source="row",
+    )
+    for text in [
+        "Before I set it up, could you give me the date and the party size?",
+        "I'll book it once I know the date and party size. What are they?",
+    ]:
+        passed, reason = judge_case(reminder, Reply(content=text))
+        assert passed, (text, reason)
+    assert not judge_case(reminder, Reply(content="I have booked it. What date and party size?"))[0]
+
+
 def test_slot_words_shared_by_two_parameters_do_not_count():
     assert "date" not in argument_synonyms(TOOLS, "start_date")
     hotel = case(
