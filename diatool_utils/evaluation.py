@@ -1,0 +1,526 @@
+"""Evaluate a tool-calling model on FunctionChat-Bench "Dialog" (or our data/eval_dialog.jsonl).
+
+Each benchmark turn gives the gold history so far (``query``) and what the next assistant
+turn should be. For every turn we render the history with the Functionary v2 template, let
+the model write the next turn (greedy, up to ``<|stop|>``), parse it and judge it with the
+rules in :mod:`diatool_utils.judge` (or any ``judge=`` callable with the same signature):
+
+    report = evaluate(model, tokenizer, "data/eval_dialog.jsonl", output_path="results/cases.jsonl")
+    print(report.to_markdown())          # accuracy per type_of_output, micro and macro averages
+    plot_accuracy({"SFT": sft_report, "SFT + DiaTool-DPO": dpo_report})
+
+From a shell (writes cases.jsonl, cases.summary.json, cases.summary.md and accuracy.png into --out):
+
+    python -m diatool_utils.evaluation --model smollm2-135m --data data/eval_dialog.jsonl --out results/
+
+Malformed model output (invalid JSON arguments, an unknown tool, a reply cut off before
+``<|stop|>``, an empty reply) is judged a failure with its reason; it never stops the loop.
+A malformed benchmark row stops loading with :class:`BenchmarkFormatError` naming the line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from diatool_utils import templating
+from diatool_utils.judge import (
+    OUTPUT_TYPES,
+    EvalCase,
+    Judge,
+    infer_missing_arguments,
+    judge_case,
+    last_tool_results,
+    message_calls,
+    reply_calls,
+)
+
+# ------------------------------------------------------------------------- the benchmark
+
+
+class BenchmarkFormatError(ValueError):
+    """A benchmark row that does not follow the FunctionChat-Bench Dialog format."""
+
+
+def load_dialog_benchmark(path: str | Path) -> list[EvalCase]:
+    """Read a Dialog JSONL file (one dialogue per line) into one :class:`EvalCase` per turn."""
+    path = Path(path)
+    dialogs = []
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                dialogs.append((line_number, json.loads(line)))
+            except json.JSONDecodeError as error:
+                raise BenchmarkFormatError(f"{path}, line {line_number}: not valid JSON ({error})") from None
+    return cases_from_dialogs(dialogs, source=str(path))
+
+
+def cases_from_dialogs(
+    dialogs: Iterable[dict | tuple[int, dict]], source: str = "<dialogs>"
+) -> list[EvalCase]:
+    """Turn Dialog rows (dicts, or ``(line_number, dict)`` pairs) into checked cases.
+
+    A slot turn without ``missing_arguments`` (the original benchmark has none) gets them
+    inferred from the dialog's next ground-truth call (:func:`judge.infer_missing_arguments`).
+    """
+    cases = []
+    for index, item in enumerate(dialogs, start=1):
+        line, dialog = item if isinstance(item, tuple) else (index, item)
+        cases.extend(_dialog_cases(dialog, line, source))
+    return cases
+
+
+def _dialog_cases(dialog: Any, line: int, source: str) -> list[EvalCase]:
+    def fail(problem: str, turn: int | None = None) -> BenchmarkFormatError:
+        where = f"{source}, line {line}" + (f", turn {turn}" if turn is not None else "")
+        return BenchmarkFormatError(f"{where}: {problem}")
+
+    if not isinstance(dialog, dict):
+        raise fail(f"expected a JSON object, got {type(dialog).__name__}")
+    for key in ("dialog_num", "tools", "turns"):
+        if key not in dialog:
+            raise fail(f"missing key {key!r} (a Dialog row has dialog_num, tools and turns)")
+    tools, turns = dialog["tools"], dialog["turns"]
+    if not isinstance(tools, list) or not all(
+        isinstance(t, dict) and "name" in t.get("function", t) for t in tools
+    ):
+        raise fail("'tools' must be a list of OpenAI-style tools, each with function.name")
+    if not isinstance(turns, list) or not turns:
+        raise fail("'turns' must be a non-empty list")
+    for position, turn in enumerate(turns, start=1):  # all turns first: slot turns look ahead
+        problem = _turn_problem(turn, tools)
+        if problem:
+            raise fail(problem, position)
+    cases = []
+    for position, turn in enumerate(turns, start=1):
+        missing, missing_source = turn.get("missing_arguments"), "row"
+        if turn["type_of_output"] == "slot" and missing is None:
+            later = next((t for t in turns[position:] if t.get("type_of_output") == "call"), None)
+            later_call = later["ground_truth"]["tool_calls"][0] if later else None
+            missing = infer_missing_arguments(turn["query"], tools, later_call) or None
+            missing_source = "inferred" if missing else "unknown"
+        cases.append(
+            EvalCase(
+                dialog_num=dialog["dialog_num"],
+                serial_num=turn["serial_num"],
+                turn_num=turn.get("turn_num", position),
+                type_of_output=turn["type_of_output"],
+                tools=tools,
+                query=turn["query"],
+                ground_truth=turn["ground_truth"],
+                acceptable_arguments=turn.get("acceptable_arguments"),
+                missing_arguments=missing,
+                missing_source=missing_source if missing else "unknown",
+                line=line,
+            )
+        )
+    return cases
+
+
+def _turn_problem(turn: Any, tools: list[dict]) -> str | None:
+    """What is wrong with one turn of a Dialog row (None when it is well formed)."""
+    if not isinstance(turn, dict):
+        return f"expected a JSON object, got {type(turn).__name__}"
+    for key in ("serial_num", "query", "ground_truth", "type_of_output"):
+        if key not in turn:
+            return f"missing key {key!r}"
+    kind, query, truth = turn["type_of_output"], turn["query"], turn["ground_truth"]
+    if kind not in OUTPUT_TYPES:
+        return f"type_of_output {kind!r} is not one of {OUTPUT_TYPES}"
+    if (
+        not isinstance(query, list)
+        or not query
+        or not all(isinstance(m, dict) and "role" in m for m in query)
+    ):
+        return "'query' must be a non-empty list of messages with a 'role'"
+    if not isinstance(truth, dict):
+        return "'ground_truth' must be a message object"
+    if kind == "call":
+        calls = truth.get("tool_calls")
+        if not calls:
+            return "a 'call' turn needs ground_truth.tool_calls"
+        for name, arguments in message_calls(truth):
+            if not isinstance(arguments, dict):
+                return f"ground-truth arguments of {name} are not a JSON object: {arguments!r}"
+    try:
+        templating.validate_conversation(query, tools)
+    except templating.ConversationError as error:
+        return f"'query' can't be rendered: {error}"
+    if kind == "completion" and not last_tool_results(query):
+        return "a 'completion' turn needs a tool message after the last assistant message of 'query'"
+    missing = turn.get("missing_arguments")
+    if missing is not None and (
+        not isinstance(missing, list) or not all(isinstance(a, str) for a in missing)
+    ):
+        return "'missing_arguments' must be a list of argument names"
+    if kind == "slot" and missing == []:
+        return "a 'slot' turn lists no missing_arguments (leave the key out if unknown)"
+    return None
+
+
+def build_prompt(case: EvalCase) -> str:
+    """The Functionary v2 text of the gold history, ending with ``<|from|>assistant\\n<|recipient|>``."""
+    return templating.render_conversation(case.query, case.tools, add_generation_prompt=True)
+
+
+# ---------------------------------------------------------------------------- generation
+
+
+@dataclass
+class Generation:
+    """One generated turn.
+
+    ``text`` is what the model wrote after the prompt, through ``<|stop|>`` when it wrote one;
+    ``finish`` is ``"stop"`` (it did), ``"eos"`` (it ended with the tokenizer's eos instead) or
+    ``"length"`` (it hit ``max_new_tokens``); ``num_tokens`` counts the new tokens kept.
+    """
+
+    text: str
+    finish: str
+    num_tokens: int
+
+
+@torch.no_grad()
+def generate_replies(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 96,
+    show_progress: bool = True,
+) -> list[Generation]:
+    """Greedy generation for many prompts, in left-padded batches, each stopping at ``<|stop|>``.
+
+    Prompts are sorted by length so a batch holds similar lengths (less padding); the results
+    come back in the prompts' order. Per batch: ``input_ids`` and ``attention_mask`` (B, L),
+    padded on the left so every prompt ends where generation starts.
+    """
+    stop_id = templating.functionary_token_ids(tokenizer)[templating.STOP_TOKEN]
+    eos_id = tokenizer.eos_token_id
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    results: list[Generation | None] = [None] * len(prompts)
+    was_training, padding_side = model.training, tokenizer.padding_side
+    model.eval()
+    tokenizer.padding_side = "left"
+    try:
+        batches = range(0, len(order), batch_size)
+        for start in tqdm(batches, desc="generating", unit="batch", disable=not show_progress):
+            indices = order[start : start + batch_size]
+            batch = tokenizer(
+                [prompts[i] for i in indices], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(model.device)
+            output = model.generate(
+                **batch,
+                do_sample=False,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=[stop_id] + ([eos_id] if eos_id is not None else []),
+                pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id,
+            )
+            new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
+            for i, row in zip(indices, new_tokens, strict=True):
+                results[i] = _cut_at_end(row, stop_id, eos_id, tokenizer)
+    finally:
+        tokenizer.padding_side = padding_side
+        model.train(was_training)
+    return results
+
+
+def _cut_at_end(row: list[int], stop_id: int, eos_id: int | None, tokenizer) -> Generation:
+    """Keep new tokens through the first ``<|stop|>``; an eos ends the reply without being kept."""
+    for k, token in enumerate(row):
+        if token == stop_id:
+            return Generation(tokenizer.decode(row[: k + 1], skip_special_tokens=False), "stop", k + 1)
+        if token == eos_id:
+            return Generation(tokenizer.decode(row[:k], skip_special_tokens=False), "eos", k)
+    return Generation(tokenizer.decode(row, skip_special_tokens=False), "length", len(row))
+
+
+# ------------------------------------------------------------------------------ scoring
+
+
+@dataclass
+class CaseResult:
+    """The verdict on one benchmark turn, as saved to the per-case JSONL."""
+
+    dialog_num: int
+    serial_num: int
+    turn_num: int
+    type: str
+    prompt: str
+    raw_reply: str
+    parsed: dict
+    finish: str
+    passed: bool
+    reason: str
+    ground_truth: dict = field(default_factory=dict)
+
+
+def _parsed_dict(parsed: Any) -> dict:
+    return {
+        "content": getattr(parsed, "content", None),
+        "tool_calls": [{"name": n, "arguments": a} for n, a in reply_calls(parsed)],
+        "valid": getattr(parsed, "valid", True),
+        "error": getattr(parsed, "error", None),
+    }
+
+
+def score_replies(
+    cases: Sequence[EvalCase],
+    generations: Sequence[Generation],
+    *,
+    prompts: Sequence[str] | None = None,
+    judge: Judge | None = None,
+    max_new_tokens: int | None = None,
+) -> list[CaseResult]:
+    """Parse and judge one generation per case.
+
+    A reply that did not end with ``<|stop|>`` fails before the judge sees it: cut off at the
+    token limit, or ended with the tokenizer's eos (the format was not followed).
+    """
+    judge = judge or judge_case
+    results = []
+    for k, (case, generation) in enumerate(zip(cases, generations, strict=True)):
+        parsed = templating.parse_assistant_reply(generation.text)  # never raises
+        if generation.finish == "length":
+            limit = f"max_new_tokens={max_new_tokens}" if max_new_tokens else "the token limit"
+            passed, reason = False, f"cut off: no {templating.STOP_TOKEN} within {limit}"
+        elif generation.finish == "eos":
+            passed, reason = False, f"ended with the eos token instead of {templating.STOP_TOKEN}"
+        else:
+            try:
+                passed, reason = judge(case, parsed)
+            except Exception as error:  # e.g. an API judge timing out: counted, never silent
+                passed, reason = False, f"judge error: {error!r}"
+        results.append(
+            CaseResult(
+                dialog_num=case.dialog_num,
+                serial_num=case.serial_num,
+                turn_num=case.turn_num,
+                type=case.type_of_output,
+                prompt=prompts[k] if prompts is not None else "",
+                raw_reply=generation.text,
+                parsed=_parsed_dict(parsed),
+                finish=generation.finish,
+                passed=bool(passed),
+                reason=str(reason),
+                ground_truth=case.ground_truth,
+            )
+        )
+    return results
+
+
+def summarise(results: Sequence[CaseResult]) -> dict:
+    """Accuracy per type_of_output, the micro average (over turns) and the macro average (over types).
+
+    Types without a case get ``accuracy: None`` and are left out of the macro average.
+    """
+    per_type = {}
+    for kind in OUTPUT_TYPES:
+        verdicts = [r.passed for r in results if r.type == kind]
+        accuracy = sum(verdicts) / len(verdicts) if verdicts else None
+        per_type[kind] = {"passed": sum(verdicts), "total": len(verdicts), "accuracy": accuracy}
+    present = [v["accuracy"] for v in per_type.values() if v["accuracy"] is not None]
+    passed = sum(r.passed for r in results)
+    return {
+        "per_type": per_type,
+        "passed": passed,
+        "total": len(results),
+        "micro_avg": passed / len(results) if results else None,
+        "macro_avg": sum(present) / len(present) if present else None,
+        "not_stopped": sum(r.finish != "stop" for r in results),
+        "judge_errors": sum(r.reason.startswith("judge error") for r in results),
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+@dataclass
+class EvalReport:
+    """Per-case results plus their summary; ``timing`` holds measured generation speed."""
+
+    results: list[CaseResult]
+    timing: dict = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict:
+        return summarise(self.results)
+
+    def to_dict(self) -> dict:
+        return {"summary": self.summary, "timing": self.timing}
+
+    def to_markdown(self) -> str:
+        """A table: passed / total / accuracy per type, then micro and macro averages."""
+        s = self.summary
+        lines = ["| type | passed | total | accuracy |", "|---|---:|---:|---:|"]
+        for kind, row in s["per_type"].items():
+            lines.append(f"| {kind} | {row['passed']} | {row['total']} | {_fmt(row['accuracy'])} |")
+        lines.append(f"| micro avg | {s['passed']} | {s['total']} | {_fmt(s['micro_avg'])} |")
+        lines.append(f"| macro avg | | | {_fmt(s['macro_avg'])} |")
+        return "\n".join(lines)
+
+    def write(self, output_path: str | Path) -> Path:
+        """Write every case as JSONL to ``output_path`` and the summary beside it
+        (``cases.jsonl`` -> ``cases.summary.json``, ``cases.summary.md``)."""
+        output_path = Path(output_path)
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        with output_path.open("w", encoding="utf-8") as handle:
+            for result in self.results:
+                handle.write(json.dumps(asdict(result), ensure_ascii=False) + "\n")
+        stem = output_path.with_suffix("")
+        Path(f"{stem}.summary.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        Path(f"{stem}.summary.md").write_text(self.to_markdown() + "\n", encoding="utf-8")
+        return output_path
+
+
+def comparison_table(reports: dict[str, EvalReport | dict]) -> str:
+    """The paper's layout: one row per model, accuracy per type, micro and macro averages."""
+    lines = [
+        "| model | " + " | ".join(OUTPUT_TYPES) + " | micro avg | macro avg |",
+        "|---" + "|---:" * 6 + "|",
+    ]
+    for name, report in reports.items():
+        s = report.summary if isinstance(report, EvalReport) else report
+        cells = [_fmt(s["per_type"][k]["accuracy"]) for k in OUTPUT_TYPES] + [
+            _fmt(s["micro_avg"]),
+            _fmt(s["macro_avg"]),
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_accuracy(reports: EvalReport | dict[str, EvalReport | dict], ax=None, title: str | None = None):
+    """Bar chart of accuracy per type and the micro/macro averages; one colour per model."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(reports, dict):
+        reports = {"model": reports}
+    labels = [*OUTPUT_TYPES, "micro avg", "macro avg"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.5))
+    width = 0.8 / len(reports)
+    for k, (name, report) in enumerate(reports.items()):
+        s = report.summary if isinstance(report, EvalReport) else report
+        values = [s["per_type"][t]["accuracy"] for t in OUTPUT_TYPES] + [s["micro_avg"], s["macro_avg"]]
+        xs = [i + (k - (len(reports) - 1) / 2) * width for i in range(len(labels))]
+        bars = ax.bar(xs, [v or 0.0 for v in values], width, label=name)
+        ax.bar_label(bars, labels=[_fmt(v) for v in values], fontsize=7, padding=2)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title or "FunctionChat-Bench Dialog accuracy (rule-based judge)")
+    ax.legend(loc="lower right", fontsize=8)
+    return ax.figure
+
+
+# ------------------------------------------------------------------------------ evaluate
+
+
+def evaluate(
+    model,
+    tokenizer,
+    cases_or_path: str | Path | Sequence[EvalCase],
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 96,
+    output_path: str | Path | None = None,
+    judge: Judge | None = None,
+    limit: int | None = None,
+    show_progress: bool = True,
+) -> EvalReport:
+    """Generate and judge the assistant turn of every benchmark case.
+
+    Args:
+        cases_or_path: a Dialog JSONL path or cases from :func:`load_dialog_benchmark`.
+        batch_size: prompts per ``model.generate`` call (left-padded, greedy).
+        max_new_tokens: a reply still without ``<|stop|>`` after this many tokens fails as cut off.
+        output_path: if given, the per-case JSONL (summary .json/.md written beside it).
+        judge: ``judge(case, parsed_reply) -> (passed, reason)``; default the rule-based
+            :func:`judge.judge_case`. An exception inside it fails that case with its message.
+        limit: evaluate only the first ``limit`` cases (smoke runs).
+    """
+    cases = (
+        load_dialog_benchmark(cases_or_path)
+        if isinstance(cases_or_path, (str, Path))
+        else list(cases_or_path)
+    )
+    if limit is not None:
+        cases = cases[:limit]
+    prompts = [build_prompt(case) for case in cases]
+    started = time.perf_counter()
+    generations = generate_replies(
+        model,
+        tokenizer,
+        prompts,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        show_progress=show_progress,
+    )
+    seconds = time.perf_counter() - started
+    tokens = sum(g.num_tokens for g in generations)
+    timing = {
+        "generation_seconds": round(seconds, 3),
+        "generated_tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else None,
+        "cases": len(cases),
+        "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens,
+    }
+    results = score_replies(cases, generations, prompts=prompts, judge=judge, max_new_tokens=max_new_tokens)
+    report = EvalReport(results, timing)
+    if output_path is not None:
+        report.write(output_path)
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> EvalReport:
+    parser = argparse.ArgumentParser(description="Evaluate a model on FunctionChat-Bench Dialog turns.")
+    parser.add_argument(
+        "--model", default="smollm2-135m", help="smollm2-135m, tiny-random, a folder or a Hub id"
+    )
+    parser.add_argument("--data", default="data/eval_dialog.jsonl", help="a Dialog JSONL file")
+    parser.add_argument("--out", default="results", help="folder for cases.jsonl, summary.* and accuracy.png")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--quantization", default=None, help="'4bit' to load in NF4 (needs bitsandbytes)")
+    args = parser.parse_args(argv)
+
+    from diatool_utils.models import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(args.model, quantization=args.quantization)
+    if templating.missing_functionary_tokens(tokenizer):
+        print(
+            f"note: {args.model} has no Functionary tokens yet; adding them (new embeddings: mean of the old)."
+        )
+        templating.add_functionary_tokens(tokenizer, model)
+    out = Path(args.out)
+    report = evaluate(
+        model,
+        tokenizer,
+        args.data,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        output_path=out / "cases.jsonl",
+        limit=args.limit,
+    )
+    plot_accuracy({args.model: report}).savefig(out / "accuracy.png", dpi=120, bbox_inches="tight")
+    print(report.to_markdown())
+    print(json.dumps(report.timing))
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,327 @@
+"""The evaluation harness: loading the benchmark, generating, scoring, reporting."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from diatool_utils import evaluation, templating
+from diatool_utils.evaluation import (
+    BenchmarkFormatError,
+    EvalReport,
+    Generation,
+    build_prompt,
+    cases_from_dialogs,
+    comparison_table,
+    evaluate,
+    generate_replies,
+    load_dialog_benchmark,
+    plot_accuracy,
+    score_replies,
+)
+
+SMALL = Path(__file__).parent / "data" / "dialog_small.jsonl"
+
+
+def gold_reply_text(case):
+    """What a perfect model would generate after the prompt: the ground truth, rendered."""
+    prompt = build_prompt(case)
+    full = templating.render_conversation([*case.query, case.ground_truth], case.tools)
+    assert full.startswith(prompt), "the generation prompt must be a prefix of the rendered answer"
+    reply = full[len(prompt) :]
+    return reply[: reply.rindex(templating.STOP_TOKEN) + len(templating.STOP_TOKEN)]
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def test_the_small_benchmark_gives_one_case_per_turn():
+    cases = load_dialog_benchmark(SMALL)
+    assert [(c.dialog_num, c.serial_num, c.type_of_output) for c in cases] == [
+        (1, 1, "call"),
+        (1, 2, "completion"),
+        (1, 3, "relevance"),
+        (2, 4, "slot"),
+        (2, 5, "slot"),
+        (2, 6, "call"),
+    ]
+    assert cases[0].line == 1 and cases[3].line == 2
+
+
+def test_slot_turns_take_missing_arguments_from_the_row_or_infer_them_from_the_next_call():
+    cases = load_dialog_benchmark(SMALL)
+    listed, inferred = cases[3], cases[4]
+    assert (listed.missing_arguments, listed.missing_source) == (["recipient_email", "subject"], "row")
+    # The user already wrote bob@example.com, so only the subject is still missing.
+    assert (inferred.missing_arguments, inferred.missing_source) == (["subject"], "inferred")
+
+
+def _rows():
+    return [json.loads(line) for line in SMALL.read_text().splitlines()]
+
+
+def _break(change):
+    rows = _rows()
+    change(rows[1])
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("turns"), "missing key 'turns'"),
+        (
+            lambda d: d["turns"][0].update(type_of_output="chat"),
+            "turn 1: type_of_output 'chat' is not one of",
+        ),
+        (
+            lambda d: d["turns"][2]["ground_truth"].pop("tool_calls"),
+            "turn 3: a 'call' turn needs ground_truth.tool_calls",
+        ),
+        (
+            lambda d: d["turns"][2]["ground_truth"]["tool_calls"][0]["function"].update(arguments="{oops"),
+            "turn 3: ground-truth arguments of send_email are not a JSON object",
+        ),
+        (lambda d: d["turns"][0].update(query=[]), "turn 1: 'query' must be a non-empty list"),
+        (lambda d: d["turns"][0].update(missing_arguments="subject"), "'missing_arguments' must be a list"),
+        (lambda d: d["turns"][0].update(missing_arguments=[]), "a 'slot' turn lists no missing_arguments"),
+        (lambda d: d.update(tools=[{"type": "function"}]), "'tools' must be a list of OpenAI-style tools"),
+        (
+            lambda d: d["turns"][2]["query"].append({"role": "tool", "content": "{}"}),
+            "turn 3: 'query' can't be rendered: message 5 (tool)",
+        ),
+    ],
+)
+def test_a_bad_row_is_an_error_naming_the_line_and_the_problem(tmp_path, change, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(json.dumps(d) for d in _break(change)) + "\n")
+    with pytest.raises(BenchmarkFormatError, match=r"bad\.jsonl, line 2") as error:
+        load_dialog_benchmark(path)
+    assert message in str(error.value)
+
+
+def test_a_completion_turn_without_a_tool_result_is_an_error():
+    rows = _rows()
+    rows[0]["turns"][1]["query"] = rows[0]["turns"][1]["query"][:1]
+    with pytest.raises(
+        BenchmarkFormatError, match="line 1, turn 2: a 'completion' turn needs a tool message"
+    ):
+        cases_from_dialogs(rows)
+
+
+def test_a_line_that_is_not_json_is_an_error(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(SMALL.read_text().splitlines()[0] + "\n{not json\n")
+    with pytest.raises(BenchmarkFormatError, match=r"line 2: not valid JSON"):
+        load_dialog_benchmark(path)
+
+
+# ------------------------------------------------------------------------ scoring replies
+
+
+def test_the_ground_truth_itself_passes_every_rule():
+    cases = load_dialog_benchmark(SMALL)
+    generations = [Generation(gold_reply_text(c), "stop", num_tokens=1) for c in cases]
+    results = score_replies(cases, generations)
+    assert [(r.passed, r.reason) for r in results if not r.passed] == []
+
+
+STOP = templating.STOP_TOKEN
+SCRIPTED = [  # (generated text, finish) for the six cases of dialog_small.jsonl
+    # call (Paris): an acceptable alternative value
+    ('get_weather\n<|content|>{"city": "paris, france"}' + STOP, "stop"),
+    # completion: leaves out "cloudy"
+    ("all\n<|content|>It is 18 degrees in Paris." + STOP, "stop"),
+    # relevance: claims to have booked
+    ("all\n<|content|>I have booked your flight to Paris." + STOP, "stop"),
+    # slot (row): asks for both values
+    ("all\n<|content|>Sure! What is the recipient's address and the subject?" + STOP, "stop"),
+    # slot (inferred): cut off before <|stop|>
+    ("all\n<|content|>What subject would", "length"),
+    # call: malformed JSON arguments
+    ('send_email\n<|content|>{"recipient_email": "bob@example.com", "subject": ' + STOP, "stop"),
+]
+
+
+@pytest.fixture
+def scripted_report(monkeypatch, tmp_path, tiny_model, tiny_tokenizer):
+    """evaluate() with generation replaced by the scripted replies above."""
+
+    def fake_generate(model, tokenizer, prompts, *, batch_size, max_new_tokens, show_progress):
+        assert len(prompts) == len(SCRIPTED) and all(p.endswith(templating.ASSISTANT_PREFIX) for p in prompts)
+        return [Generation(text, finish, num_tokens=10) for text, finish in SCRIPTED]
+
+    monkeypatch.setattr(evaluation, "generate_replies", fake_generate)
+    return evaluate(tiny_model, tiny_tokenizer, SMALL, output_path=tmp_path / "out" / "cases.jsonl")
+
+
+def test_scripted_replies_are_judged_one_by_one(scripted_report):
+    verdicts = [(r.serial_num, r.passed) for r in scripted_report.results]
+    assert verdicts == [(1, True), (2, False), (3, False), (4, True), (5, False), (6, False)]
+    reasons = [r.reason for r in scripted_report.results]
+    assert "'cloudy'" in reasons[1]
+    assert reasons[2].startswith("claims an action")
+    assert reasons[4] == "cut off: no <|stop|> within max_new_tokens=96"
+    assert reasons[5].startswith("malformed reply: the arguments of 'send_email' are not valid JSON")
+
+
+def test_summary_counts_per_type_with_micro_and_macro_averages(scripted_report):
+    summary = scripted_report.summary
+    assert {k: (v["passed"], v["total"]) for k, v in summary["per_type"].items()} == {
+        "call": (1, 2),
+        "completion": (0, 1),
+        "slot": (1, 2),
+        "relevance": (0, 1),
+    }
+    assert summary["micro_avg"] == pytest.approx(2 / 6)
+    assert summary["macro_avg"] == pytest.approx((0.5 + 0 + 0.5 + 0) / 4)
+    assert summary["not_stopped"] == 1
+
+
+def test_the_report_is_written_as_jsonl_and_markdown(scripted_report, tmp_path):
+    lines = (tmp_path / "out" / "cases.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len(rows) == 6
+    assert set(rows[0]) >= {
+        "dialog_num",
+        "serial_num",
+        "type",
+        "prompt",
+        "raw_reply",
+        "parsed",
+        "passed",
+        "reason",
+    }
+    assert rows[0]["parsed"]["tool_calls"] == [
+        {"name": "get_weather", "arguments": {"city": "paris, france"}}
+    ]
+    assert rows[0]["prompt"].endswith(templating.ASSISTANT_PREFIX)
+    markdown = (tmp_path / "out" / "cases.summary.md").read_text()
+    assert markdown == (
+        "| type | passed | total | accuracy |\n"
+        "|---|---:|---:|---:|\n"
+        "| call | 1 | 2 | 0.500 |\n"
+        "| completion | 0 | 1 | 0.000 |\n"
+        "| slot | 1 | 2 | 0.500 |\n"
+        "| relevance | 0 | 1 | 0.000 |\n"
+        "| micro avg | 2 | 6 | 0.333 |\n"
+        "| macro avg | | | 0.250 |\n"
+    )
+    saved = json.loads((tmp_path / "out" / "cases.summary.json").read_text())
+    assert saved["summary"] == scripted_report.summary
+
+
+def test_a_custom_judge_replaces_the_rules_and_its_errors_fail_the_case():
+    cases = load_dialog_benchmark(SMALL)[:2]
+    generations = [Generation("all\n<|content|>hi" + STOP, "stop", num_tokens=3)] * 2
+    always = score_replies(cases, generations, judge=lambda case, parsed: (True, "LLM says fine"))
+    assert [(r.passed, r.reason) for r in always] == [(True, "LLM says fine")] * 2
+
+    def broken(case, parsed):
+        raise TimeoutError("API down")
+
+    failed = score_replies(cases, generations, judge=broken)
+    assert all(not r.passed and r.reason == "judge error: TimeoutError('API down')" for r in failed)
+    assert EvalReport(failed).summary["judge_errors"] == 2
+
+
+def test_comparison_table_and_chart_show_every_model(scripted_report):
+    table = comparison_table({"SFT": scripted_report, "DPO": scripted_report.summary})
+    assert table.splitlines()[0] == "| model | call | completion | slot | relevance | micro avg | macro avg |"
+    assert table.splitlines()[2] == "| SFT | 0.500 | 0.000 | 0.500 | 0.000 | 0.333 | 0.250 |"
+    figure = plot_accuracy({"SFT": scripted_report, "DPO": scripted_report})
+    assert len(figure.axes[0].patches) == 2 * 6
+
+
+# --------------------------------------------------------------------------- generation
+
+
+class ScriptedModel(torch.nn.Module):
+    """A stand-in model whose generate() appends a fixed continuation per prompt (by length)."""
+
+    def __init__(self, continuations):
+        super().__init__()
+        self.continuations = continuations  # prompt length in tokens -> list of new token ids
+        self.seen = []
+
+    @property
+    def device(self):
+        return torch.device("cpu")
+
+    def generate(self, input_ids, attention_mask, max_new_tokens, **kwargs):
+        self.seen.append(attention_mask.clone())
+        rows = []
+        for ids, mask in zip(input_ids, attention_mask, strict=True):
+            new = self.continuations[int(mask.sum())][:max_new_tokens]
+            rows.append(torch.cat([ids, torch.tensor(new + [0] * (max_new_tokens - len(new)))]))
+        return torch.stack(rows)
+
+
+def test_generate_replies_stops_at_stop_flags_cut_offs_and_keeps_the_order(tiny_model, tiny_tokenizer):
+    templating.add_functionary_tokens(tiny_tokenizer, tiny_model)
+    stop = tiny_tokenizer.convert_tokens_to_ids(STOP)
+    eos = tiny_tokenizer.eos_token_id
+    hello = tiny_tokenizer("hello", add_special_tokens=False).input_ids
+    prompts = ["a much longer prompt than the other two", "short", "medium prompt here"]
+    lengths = [len(tiny_tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
+    assert len(set(lengths)) == 3
+    model = ScriptedModel(
+        {lengths[0]: hello + [stop, 5, 5], lengths[1]: hello * 10, lengths[2]: hello + [eos, 7]}
+    )
+    replies = generate_replies(
+        model, tiny_tokenizer, prompts, batch_size=3, max_new_tokens=6, show_progress=False
+    )
+    assert replies == [
+        Generation("hello" + STOP, "stop", len(hello) + 1),
+        Generation(tiny_tokenizer.decode((hello * 10)[:6]), "length", 6),
+        Generation("hello", "eos", len(hello)),
+    ]
+    assert model.seen[0][0, 0] == 0, "the shortest prompt comes first and is padded on the left"
+    assert tiny_tokenizer.padding_side == "right", "the tokenizer's padding side is restored"
+
+
+def test_generate_replies_needs_the_functionary_tokens(tiny_model, tiny_tokenizer):
+    with pytest.raises(ValueError, match=r"add_functionary_tokens"):
+        generate_replies(tiny_model, tiny_tokenizer, ["x"], show_progress=False)
+
+
+def test_the_tiny_random_model_end_to_end_is_judged_not_crashed(tiny_model, tiny_tokenizer, tmp_path):
+    templating.add_functionary_tokens(tiny_tokenizer, tiny_model)
+    report = evaluate(
+        tiny_model,
+        tiny_tokenizer,
+        SMALL,
+        batch_size=4,
+        max_new_tokens=8,
+        output_path=tmp_path / "c.jsonl",
+        show_progress=False,
+    )
+    assert report.summary["total"] == 6
+    assert all(isinstance(r.passed, bool) and r.reason for r in report.results)
+    assert report.timing["generated_tokens"] > 0 and report.timing["generation_seconds"] > 0
+    assert len((tmp_path / "c.jsonl").read_text().splitlines()) == 6
+
+
+def test_command_line_writes_results(tmp_path):
+    report = evaluation.main(
+        [
+            "--model",
+            "tiny-random",
+            "--data",
+            str(SMALL),
+            "--out",
+            str(tmp_path / "res"),
+            "--limit",
+            "2",
+            "--max-new-tokens",
+            "4",
+        ]
+    )
+    assert report.summary["total"] == 2
+    assert {p.name for p in (tmp_path / "res").iterdir()} == {
+        "cases.jsonl",
+        "cases.summary.json",
+        "cases.summary.md",
+        "accuracy.png",
+    }
