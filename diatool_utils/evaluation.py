@@ -190,6 +190,17 @@ class Generation:
     num_tokens: int
 
 
+def gold_generation(case: EvalCase) -> Generation:
+    """The ground truth written as a model would generate it (a perfect model's reply).
+
+    Scoring these checks the benchmark and the judge together: every case should pass.
+    """
+    prompt = build_prompt(case)
+    full = templating.render_conversation([*case.query, case.ground_truth], case.tools)
+    reply = full[len(prompt) :]
+    return Generation(reply[: reply.rindex(templating.STOP_TOKEN) + len(templating.STOP_TOKEN)], "stop", 0)
+
+
 @torch.no_grad()
 def generate_replies(
     model,

@@ -11,26 +11,17 @@ from diatool_utils.evaluation import (
     BenchmarkFormatError,
     EvalReport,
     Generation,
-    build_prompt,
     cases_from_dialogs,
     comparison_table,
     evaluate,
     generate_replies,
+    gold_generation,
     load_dialog_benchmark,
     plot_accuracy,
     score_replies,
 )
 
 SMALL = Path(__file__).parent / "data" / "dialog_small.jsonl"
-
-
-def gold_reply_text(case):
-    """What a perfect model would generate after the prompt: the ground truth, rendered."""
-    prompt = build_prompt(case)
-    full = templating.render_conversation([*case.query, case.ground_truth], case.tools)
-    assert full.startswith(prompt), "the generation prompt must be a prefix of the rendered answer"
-    reply = full[len(prompt) :]
-    return reply[: reply.rindex(templating.STOP_TOKEN) + len(templating.STOP_TOKEN)]
 
 
 # ------------------------------------------------------------------------------ loading
@@ -122,7 +113,8 @@ def test_a_line_that_is_not_json_is_an_error(tmp_path):
 
 def test_the_ground_truth_itself_passes_every_rule():
     cases = load_dialog_benchmark(SMALL)
-    generations = [Generation(gold_reply_text(c), "stop", num_tokens=1) for c in cases]
+    generations = [gold_generation(c) for c in cases]
+    assert all(g.text.endswith(templating.STOP_TOKEN) for g in generations)
     results = score_replies(cases, generations)
     assert [(r.passed, r.reason) for r in results if not r.passed] == []
 
