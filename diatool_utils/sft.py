@@ -1,0 +1,128 @@
+"""Supervised fine-tuning on assistant turns only, and the LoRA / QLoRA set-up shared with DPO.
+
+SFT teaches the Functionary format and the three behaviours (call, ask for a missing value,
+decline) before DPO re-ranks them. The loss is next-token cross-entropy on the assistant's
+trained tokens only (``turn_index >= 0`` from ``masking.tokenize_conversation``); system,
+user and tool tokens stay in the context with label -100.
+
+    labels[i] = input_ids[i] if turn_index[i] >= 0 else -100
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+from transformers import PreTrainedModel, Trainer, TrainingArguments
+
+from .masking import tokenize_conversation
+from .templating import FUNCTIONARY_SPECIAL_TOKENS, add_functionary_tokens
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class SkipReport:
+    """Rows left out of a dataset, counted by reason (nothing is dropped silently)."""
+
+    kept: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    examples: dict = field(default_factory=dict)  # reason -> first row id that hit it
+
+    def skip(self, reason: str, row_id) -> None:
+        self.skipped[reason] += 1
+        self.examples.setdefault(reason, row_id)
+
+    def __str__(self) -> str:
+        if not self.skipped:
+            return f"kept {self.kept} rows, skipped none"
+        reasons = "; ".join(f"{n} x {r} (first: {self.examples[r]})" for r, n in self.skipped.items())
+        return f"kept {self.kept} rows, skipped {sum(self.skipped.values())}: {reasons}"
+
+
+def lora_config(tokenizer, r: int = 16, alpha: int = 32, dropout: float = 0.05) -> LoraConfig:
+    """LoRA on every linear layer, plus trainable rows for the Functionary special tokens.
+
+    The new tokens start as the mean embedding, so all four would share one logit forever
+    with frozen embeddings; ``trainable_token_indices`` trains just those rows (tied output too).
+    """
+    token_ids = tokenizer.convert_tokens_to_ids(FUNCTIONARY_SPECIAL_TOKENS)
+    if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in token_ids:
+        raise ValueError("the tokenizer lacks the Functionary tokens: call add_functionary_tokens() first")
+    return LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules="all-linear",
+        trainable_token_indices={"embed_tokens": token_ids},
+        task_type="CAUSAL_LM",
+    )
+
+
+def attach_lora(model: PreTrainedModel, tokenizer, **lora_kwargs) -> PeftModel:
+    """Add the Functionary tokens, prepare a 4-bit model for k-bit training, attach LoRA."""
+    add_functionary_tokens(tokenizer, model)
+    if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return get_peft_model(model, lora_config(tokenizer, **lora_kwargs))
+
+
+def sft_features(tokenizer, row: dict, max_length: int | None) -> dict:
+    """``input_ids`` and ``labels`` (-100 outside assistant turns) for one conversation row."""
+    tokenized = tokenize_conversation(tokenizer, row["messages"], row.get("tools"), max_length=max_length)
+    labels = [tok if turn >= 0 else IGNORE_INDEX for tok, turn in zip(tokenized.input_ids, tokenized.turn_index, strict=True)]
+    return {"input_ids": tokenized.input_ids, "labels": labels, "num_turns": tokenized.num_turns,
+            "dropped_turns": tokenized.dropped_turns}
+
+
+def build_sft_dataset(tokenizer, rows, max_length: int | None = 1024) -> tuple[Dataset, SkipReport]:
+    """Tokenize conversation rows; rows with no trained token left after truncation are skipped and counted."""
+    features, report = [], SkipReport()
+    for number, row in enumerate(rows):
+        row_id = row.get("id", f"row {number}")
+        example = sft_features(tokenizer, row, max_length)
+        if example["num_turns"] == 0:
+            report.skip("no assistant turn left after truncation", row_id)
+            continue
+        report.kept += 1
+        features.append({"input_ids": example["input_ids"], "labels": example["labels"]})
+    if not features:
+        raise ValueError(f"no usable SFT rows: {report}")
+    return Dataset.from_list(features), report
+
+
+class AssistantOnlyCollator:
+    """Right-pads ``input_ids`` (pad token) and ``labels`` (-100) to the longest row of the batch."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        width = max(len(e["input_ids"]) for e in examples)
+
+        def pad(key, value):
+            return torch.tensor([e[key] + [value] * (width - len(e[key])) for e in examples])
+
+        input_ids = pad("input_ids", self.pad_token_id)
+        lengths = torch.tensor([len(e["input_ids"]) for e in examples])
+        attention_mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": pad("labels", IGNORE_INDEX)}
+
+
+def sft_trainer(model, tokenizer, rows, args: TrainingArguments, max_length: int | None = 1024,
+                eval_rows=None) -> Trainer:
+    """A ``transformers.Trainer`` for assistant-only SFT; prints what was skipped."""
+    train_dataset, report = build_sft_dataset(tokenizer, rows, max_length)
+    print(f"SFT data: {report}")
+    eval_dataset = build_sft_dataset(tokenizer, eval_rows, max_length)[0] if eval_rows else None
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=AssistantOnlyCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+    )

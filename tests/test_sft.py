@@ -1,0 +1,102 @@
+"""Assistant-only SFT: what is trained, what is padded, what is skipped, and that it learns."""
+
+import pytest
+import torch
+from transformers import TrainingArguments
+
+from diatool_utils.masking import tokenize_conversation
+from diatool_utils.sft import (
+    IGNORE_INDEX,
+    AssistantOnlyCollator,
+    attach_lora,
+    build_sft_dataset,
+    lora_config,
+    sft_features,
+    sft_trainer,
+)
+from diatool_utils.templating import STOP_TOKEN, add_functionary_tokens
+
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+
+ROW = {"id": "weather-1", "tools": TOOLS, "messages": [
+    {"role": "user", "content": "What's the weather in Oslo?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_0", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+    {"role": "tool", "tool_call_id": "call_0", "name": "get_weather", "content": '{"temp_c": 4}'},
+    {"role": "assistant", "content": "It is 4 degrees in Oslo."},
+]}
+
+
+@pytest.fixture
+def tokenizer(tiny_tokenizer):
+    add_functionary_tokens(tiny_tokenizer)
+    return tiny_tokenizer
+
+
+def test_labels_keep_exactly_the_assistant_turn_tokens(tokenizer):
+    features = sft_features(tokenizer, ROW, max_length=None)
+    tokenized = tokenize_conversation(tokenizer, ROW["messages"], TOOLS)
+    expected = [t if i >= 0 else IGNORE_INDEX for t, i in zip(tokenized.input_ids, tokenized.turn_index, strict=True)]
+    assert features["labels"] == expected
+    assert features["num_turns"] == 2
+    trained = tokenizer.decode([t for t in features["labels"] if t != IGNORE_INDEX])
+    assert "Oslo" in trained and trained.count(STOP_TOKEN) == 2
+    assert "What's the weather" not in trained and "temp_c" not in trained
+
+
+def test_rows_without_a_whole_assistant_turn_are_skipped_and_counted(tokenizer):
+    full = len(sft_features(tokenizer, ROW, None)["input_ids"])
+    first_call_end = tokenize_conversation(tokenizer, ROW["messages"], TOOLS).turn_index.index(1)
+    short = {**ROW, "id": "cut-short"}
+    dataset, report = build_sft_dataset(tokenizer, [ROW, short], max_length=full)
+    assert len(dataset) == 2 and not report.skipped
+    with pytest.raises(ValueError, match="no usable SFT rows"):
+        build_sft_dataset(tokenizer, [short], max_length=first_call_end - 30)
+    dataset, report = build_sft_dataset(tokenizer, [ROW, short], max_length=full)
+    rows = [ROW, {**ROW, "id": "too-long", "messages": [{"role": "user", "content": "hi " * 2000},
+                                                        *ROW["messages"][1:]]}]
+    dataset, report = build_sft_dataset(tokenizer, rows, max_length=full)
+    assert len(dataset) == 1 and report.skipped["no assistant turn left after truncation"] == 1
+    assert "too-long" in str(report)
+
+
+def test_collator_pads_ids_with_pad_and_labels_with_ignore_index():
+    batch = AssistantOnlyCollator(pad_token_id=0)([
+        {"input_ids": [5, 6, 7], "labels": [-100, 6, 7]},
+        {"input_ids": [8], "labels": [8]},
+    ])
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_lora_config_needs_the_functionary_tokens(tiny_tokenizer):
+    with pytest.raises(ValueError, match="add_functionary_tokens"):
+        lora_config(tiny_tokenizer)
+
+
+def _args(tmp_path, steps, lr):
+    return TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2, max_steps=steps,
+                             learning_rate=lr, logging_steps=1, report_to=[], save_strategy="no",
+                             use_cpu=True, seed=0, disable_tqdm=True)
+
+
+def test_sft_lowers_the_loss_on_assistant_turns(tiny_model, tiny_tokenizer, tmp_path):
+    add_functionary_tokens(tiny_tokenizer, tiny_model)
+    rows = [{**ROW, "id": f"weather-{i}"} for i in range(4)]
+    trainer = sft_trainer(tiny_model, tiny_tokenizer, rows, _args(tmp_path, 15, 1e-2), max_length=None)
+    trainer.train()
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    assert losses[-1] < losses[0] - 1.0  # 10.8 -> 8.8 nats with seed 0
+
+
+def test_lora_trains_the_rows_of_the_new_tokens(tiny_model, tiny_tokenizer, tmp_path):
+    model = attach_lora(tiny_model, tiny_tokenizer, r=4, alpha=8, dropout=0.0)
+    ids = torch.tensor(tiny_tokenizer.convert_tokens_to_ids(["<|from|>", STOP_TOKEN]))
+    before = model.get_input_embeddings()(ids).detach().clone()
+    assert torch.allclose(before[0], before[1]), "new rows start equal (the mean embedding)"
+    sft_trainer(model, tiny_tokenizer, [ROW, ROW], _args(tmp_path, 3, 1e-2), max_length=None).train()
+    after = model.get_input_embeddings()(ids).detach()
+    assert not torch.allclose(after[0], after[1]), "the new tokens' rows did not train"
