@@ -1,0 +1,606 @@
+"""A seeded generator of English tool dialogues: SFT data, Table-1 pairs and a held-out eval set.
+
+Each user request is kept as a *structured intent*: a request template from the catalogue
+(:mod:`diatool_utils.synthetic_tools`) plus the value of each slot. The text is rendered
+from it, so leaving a value out (a Type-2 query) means rendering the template again without
+that slot, never cutting words out of a sentence:
+
+    >>> intent = sample_intent(TOOLS_BY_NAME["get_weather"], random.Random(0))
+    >>> intent.text()                 # 'What's the weather in Vienna on 2026-05-09?'
+    >>> intent.text(omit=("date",))   # 'What's the weather in Vienna?'
+
+Everything is drawn from one ``random.Random(seed)``, so the same seed and sizes give the
+same files byte for byte (``scripts/make_data.py``).
+
+Three generators:
+
+- :func:`generate_sft`: conversations in the OpenAI format, mostly Type 1 with fewer
+  slot-filling (Type 2) and decline (Type 3) examples; some have a second request.
+- :func:`generate_pairs`: preference pairs for all ten Table-1 rows (:mod:`diatool_utils.pairs`).
+- :func:`generate_eval`: FunctionChat-Bench "Dialog" rows built only from held-out tools.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from diatool_utils.pairs import (
+    ROWS,
+    Round,
+    Type1Dialogue,
+    assistant_message,
+    build_pair,
+    call_flow,
+    decline_flow,
+    plan_rounds,
+    slot_filling_flow,
+    user_message,
+)
+from diatool_utils.states import label_turns
+from diatool_utils.synthetic_tools import ENUMS, POOLS, TOOLS_BY_NAME, Param, ToolSpec, tools_in
+
+# ----------------------------------------------------------------------------- values
+
+_FIRST_DATE = dt.date(2025, 1, 1)
+_AIRLINE_CODES = ("LH", "BA", "AF", "UA", "KL", "QF", "JL", "AC", "IB", "SK")
+
+
+def _money(lo: int, hi: int, rng: random.Random) -> int | float:
+    if rng.random() < 0.6:
+        return rng.randint(lo, hi)
+    value = rng.randint(lo * 100, hi * 100) / 100
+    return int(value) if value == int(value) else value
+
+
+def sample_value(spec: Any, rng: random.Random) -> Any:
+    """One value of a :class:`Param` ``values`` spec (or a result-field spec)."""
+    if isinstance(spec, tuple):
+        kind = spec[0]
+        if kind == "int":
+            return rng.randint(spec[1], spec[2])
+        if kind == "money":
+            return _money(spec[1], spec[2], rng)
+        if kind == "code":
+            return spec[1] + "".join(rng.choice(string.digits) for _ in range(spec[2]))
+        if kind == "clock":  # a time of day between two hours
+            return f"{rng.randint(spec[1], spec[2]):02d}:{rng.choice((0, 10, 20, 30, 40, 50)):02d}"
+        if kind == "choice":
+            return rng.choice(spec[1])
+        if kind == "pick":
+            return rng.choice(POOLS[spec[1]])
+        raise ValueError(f"unknown value spec {spec!r}")
+    if spec == "date":
+        return (_FIRST_DATE + dt.timedelta(days=rng.randrange(730))).isoformat()
+    if spec == "time":
+        return f"{rng.randint(7, 22):02d}:{rng.choice((0, 15, 30, 45)):02d}"
+    if spec == "bool":
+        return rng.random() < 0.5
+    if spec == "person":
+        return f"{rng.choice(POOLS['first_name'])} {rng.choice(POOLS['last_name'])}"
+    if spec == "email":
+        return f"{rng.choice(POOLS['first_name'])}.{rng.choice(POOLS['last_name'])}@example.com".lower()
+    if spec == "phone":
+        return f"555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"
+    if spec == "flight":
+        return f"{rng.choice(_AIRLINE_CODES)}{rng.randint(100, 999)}"
+
+    if spec in ENUMS:
+        return rng.choice(ENUMS[spec])
+    return rng.choice(POOLS[spec])
+
+
+def sample_param(param: Param, rng: random.Random) -> Any:
+    return sample_value(param.values, rng)
+
+
+def value_text(param: Param | None, value: Any) -> str:
+    """How a value is written in a sentence (booleans through the parameter's phrases)."""
+    if isinstance(value, bool):
+        if param is None or param.phrases is None:
+            return "yes" if value else "no"
+        return param.phrases[0] if value else param.phrases[1]
+    if isinstance(value, list):
+        return _join([str(v) for v in value])
+    return str(value)
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def invent_value(param: Param, avoid: list[Any], rng: random.Random) -> Any:
+    """A plausible value for ``param`` that differs from everything in ``avoid``."""
+    for _ in range(50):
+        value = sample_param(param, rng)
+        if value not in avoid:
+            return value
+    raise ValueError(f"could not invent a value for {param.name!r} different from {avoid}")
+
+
+# -------------------------------------------------------------------------- templates
+
+_CHUNK = re.compile(r"\[([^\[\]]*)\]")
+_SLOT = re.compile(r"\{(\w+)\}")
+
+
+def template_slots(template: str) -> list[str]:
+    """The slot names of a request template, in order."""
+    return _SLOT.findall(template)
+
+
+def render_template(template: str, texts: dict[str, str]) -> str:
+    """Fill a request template; a chunk ``[... {slot} ...]`` disappears when ``slot`` has no text.
+
+    ``[ {slot}| other words]`` renders " other words" instead when the slot is left out.
+    """
+
+    def chunk(match: re.Match) -> str:
+        present, _, absent = match.group(1).partition("|")
+        names = _SLOT.findall(present)
+        if len(names) != 1:
+            raise ValueError(f"a chunk needs exactly one slot: [{match.group(1)}] in {template!r}")
+        if names[0] in texts:
+            return present.replace("{" + names[0] + "}", texts[names[0]])
+        return absent
+
+    outside = _CHUNK.sub("", template)
+    if _SLOT.search(outside):
+        raise ValueError(f"every slot must sit inside [ ] so it can be left out: {template!r}")
+    text = tidy(_CHUNK.sub(chunk, template), capitalize=False)
+    starts_with_value = any(text.startswith(t) for t in texts.values() if t)
+    return text if starts_with_value else tidy(text)
+
+
+def tidy(text: str, capitalize: bool = True) -> str:
+    """Collapse spaces, drop spaces before punctuation, capitalise the first letter."""
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+([,.;:?!])", r"\1", text)
+    text = re.sub(r"^[,;:]\s*", "", text)
+    return text[:1].upper() + text[1:] if capitalize else text
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A user request as structure: the tool, the template and every slot value it renders."""
+
+    tool: ToolSpec
+    template: str
+    values: dict[str, Any]
+
+    def texts(self) -> dict[str, str]:
+        return {n: value_text(self.tool.params[n], v) for n, v in self.values.items()}
+
+    def text(self, omit: tuple[str, ...] = ()) -> str:
+        """The request as the user writes it, without the values named in ``omit``."""
+        return render_template(self.template, {n: t for n, t in self.texts().items() if n not in omit})
+
+    def arguments(self) -> dict[str, Any]:
+        """The call's arguments: every value, in the tool's parameter order."""
+        return {n: self.values[n] for n in self.tool.params if n in self.values}
+
+
+def sample_intent(tool: ToolSpec, rng: random.Random, optional_rate: float = 0.4) -> Intent:
+    """A request for ``tool``: a random template, every required value, some optional ones."""
+    template = rng.choice(tool.requests)
+    values: dict[str, Any] = {}
+    for name in template_slots(template):
+        param = tool.params[name]
+        if name in tool.optional and rng.random() >= optional_rate:
+            continue
+        # no two values alike, so a value left out can't be read off another one ("3 guests", 3 nights)
+        taken = [v for v in values.values() if not isinstance(v, bool)] if param.type != "boolean" else []
+        values[name] = invent_value(param, taken, rng)
+    return Intent(tool, template, values)
+
+
+# ------------------------------------------------------------------------ the assistant
+
+ASK = (
+    "Sure, what {be} {labels}?",
+    "Could you tell me {labels}?",
+    "Happy to help. What {be} {labels}?",
+    "I can {capability} for you; what {be} {labels}?",
+    "Before I {capability}, could you give me {labels}?",
+    "Please tell me {labels}.",
+    "I need {labels} first. What {be} {pronoun}?",
+)
+FOLLOW_UP = (
+    "Thanks! And what {be} {labels}?",
+    "Got it. Could you also tell me {labels}?",
+    "Thank you. Please also give me {labels}.",
+    "Great, and {labels}?",
+)
+DECLINE = (
+    "Sorry, I can't {capability} with the tools I have.",
+    "I'm sorry, but I don't have a tool to {capability}.",
+    "Unfortunately, I'm not able to {capability} here.",
+    "I can't help with that, as none of my tools can {capability}.",
+    "Sorry, I'm unable to {capability} with the available tools.",
+    "I'm afraid I can't {capability}; no available tool does that.",
+)
+ANSWER = ("{value}", "{value}.", "It's {value}.", "{Label} is {value}.", "{value}, please.")
+
+
+def _user_label(param: Param) -> str:
+    return param.label.replace("your ", "my ")
+
+
+def slot_question(tool: ToolSpec, names: tuple[str, ...], rng: random.Random, follow_up: bool = False,
+                  template: str | None = None) -> str:
+    """One sentence asking for the values of ``names``, each named by its label.
+
+    ``template`` defaults to a random one of :data:`ASK` (or :data:`FOLLOW_UP` after a partial answer).
+    """
+    labels = _join([tool.params[n].label for n in names])
+    template = template or rng.choice(FOLLOW_UP if follow_up else ASK)
+    return tidy(template.format(be="is" if len(names) == 1 else "are", labels=labels,
+                                pronoun="it" if len(names) == 1 else "they", capability=tool.capability))
+
+
+def slot_answer(tool: ToolSpec, values: dict[str, Any], rng: random.Random) -> str:
+    """The user's reply giving ``values`` (one value: a per-parameter phrasing)."""
+    items = [(tool.params[n], value_text(tool.params[n], v)) for n, v in values.items()]
+    if len(items) == 1:
+        param, text = items[0]
+        template = rng.choice(param.answers or ANSWER)
+        label = _user_label(param)
+        return template.format(value=text, Label=label[:1].upper() + label[1:])
+    if rng.random() < 0.6:
+        answer = _join([f"{_user_label(p)} is {t}" for p, t in items]) + "."
+        return answer[:1].upper() + answer[1:]
+    return _join([t for _, t in items]) + rng.choice((".", "", ", please."))
+
+
+def decline_text(tool: ToolSpec, rng: random.Random) -> str:
+    """A one-sentence polite decline that says what can't be done."""
+    return rng.choice(DECLINE).format(capability=tool.capability)
+
+
+def tool_result(tool: ToolSpec, arguments: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """What the tool answers: its required arguments echoed, plus the result fields."""
+    result = {n: arguments[n] for n in tool.required}
+    for name, spec in tool.result.items():  # a callable sees the arguments and the fields so far
+        result[name] = spec({**arguments, **result}, rng) if callable(spec) else sample_value(spec, rng)
+        if isinstance(result[name], float) and result[name] == int(result[name]):
+            result[name] = int(result[name])
+    return result
+
+
+def completion_text(tool: ToolSpec, arguments: dict[str, Any], result: dict[str, Any],
+                    rng: random.Random) -> str:
+    """One sentence that reports the result's key values."""
+    texts = {n: value_text(tool.params.get(n), v) for n, v in {**arguments, **result}.items()}
+    return tidy(rng.choice(tool.completions).format(**texts))
+
+
+@dataclass
+class SyntheticWriter:
+    """The :class:`~diatool_utils.pairs.DialogueWriter` of a synthetic intent."""
+
+    intent: Intent
+
+    @property
+    def tool(self) -> ToolSpec:
+        return self.intent.tool
+
+    def request(self, omit):
+        return self.intent.text(tuple(omit))
+
+    def ask(self, names, rng, follow_up=False):
+        return slot_question(self.tool, tuple(names), rng, follow_up)
+
+    def answer(self, values, rng):
+        return slot_answer(self.tool, values, rng)
+
+    def decline(self, rng):
+        return decline_text(self.tool, rng)
+
+    def invent(self, name, avoid, rng):
+        return invent_value(self.tool.params[name], [avoid, *self.intent.values.values()], rng)
+
+    def result(self, arguments, rng):
+        if not self.tool.result:
+            return None
+        return json.dumps(tool_result(self.tool, arguments, rng), ensure_ascii=False)
+
+    def completion(self, arguments, result, rng):
+        if not self.tool.completions:
+            return None
+        return completion_text(self.tool, arguments, json.loads(result), rng)
+
+
+def synthetic_dialogue(tool: ToolSpec, offered: list[ToolSpec], rng: random.Random) -> Type1Dialogue:
+    """A Type-1 dialogue for ``tool`` with ``offered`` in its tool list (a never-offered tool
+    gets no tool answer: its rows stop at the call)."""
+    intent = sample_intent(tool, rng)
+    writer = SyntheticWriter(intent)
+    arguments = intent.arguments()
+    result = writer.result(arguments, rng) or ""
+    completion = writer.completion(arguments, result, rng) if result else ""
+    return Type1Dialogue(
+        tools=[t.openai_schema() for t in offered], tool_name=tool.name, arguments=arguments,
+        required=list(tool.required), request=intent.text(), result=result, completion=completion or "",
+        writer=writer)
+
+
+# ---------------------------------------------------------------------- tool lists
+
+
+def offered_tools(targets: list[ToolSpec], pool: list[ToolSpec], count: int, rng: random.Random,
+                  exclude: tuple[ToolSpec, ...] = (), same_domain_rate: float = 0.6) -> list[ToolSpec]:
+    """``targets`` plus distractors from ``pool`` up to ``count`` tools, in random order.
+
+    Often one distractor shares a target's domain (weather next to air quality), so the
+    model has to read which tool fits rather than guess from the topic.
+    """
+    chosen = list(targets)
+    banned = {t.name for t in (*targets, *exclude)}
+    candidates = [t for t in pool if t.name not in banned]
+    domains = {t.domain for t in (*targets, *exclude)}
+    near = [t for t in candidates if t.domain in domains]
+    if near and len(chosen) < count and rng.random() < same_domain_rate:
+        pick = rng.choice(near)
+        chosen.append(pick)
+        candidates.remove(pick)
+    while len(chosen) < count and candidates:
+        pick = rng.choice(candidates)
+        chosen.append(pick)
+        candidates.remove(pick)
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _draw(weights: dict[Any, float], rng: random.Random) -> Any:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+TOOLS_PER_DIALOGUE = {1: 0.3, 2: 0.45, 3: 0.25}
+TOOLS_LEFT_WHEN_DECLINING = {1: 0.4, 2: 0.4, 3: 0.2}
+
+
+def _missing(tool: ToolSpec, rng: random.Random) -> list[str]:
+    """Which required values a Type-2 request leaves out: one most often, sometimes several."""
+    required = list(tool.required)
+    k = 1 if len(required) == 1 or rng.random() < 0.6 else rng.randint(2, len(required))
+    keep = set(rng.sample(required, k))
+    return [n for n in required if n in keep]
+
+
+# --------------------------------------------------------------------------- episodes
+
+
+@dataclass
+class Episode:
+    """One user request and the assistant's (correct) flow for it."""
+
+    query_type: int
+    tool: ToolSpec
+    messages: list[dict]  # the request and every message after it
+    rounds: list[Round] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def make_episode(query_type: int, tool: ToolSpec, rng: random.Random, call_id: str = "call_0",
+                 round_style: str | None = None, drop_values_when_declining: float = 0.3) -> Episode:
+    """A correct episode of the given query type for ``tool``.
+
+    Type 1 calls at once; Type 2 leaves values out of the request and asks for them; Type 3
+    (``tool`` is not offered) declines, whether or not the request gives every value.
+    """
+    src = synthetic_dialogue(tool, [], rng)
+    if query_type == 1:
+        return Episode(1, tool, [user_message(src.request), *call_flow(src, rng, call_id=call_id)])
+    if query_type == 2:
+        missing = _missing(tool, rng)
+        rounds = plan_rounds(missing, rng, round_style)
+        flow = slot_filling_flow(src, rounds, rng, call_id=call_id)
+        return Episode(2, tool, [user_message(src.writer.request(tuple(missing))), *flow], rounds, missing)
+    if query_type == 3:
+        request = src.request
+        if tool.required and rng.random() < drop_values_when_declining:
+            request = src.writer.request(tuple(_missing(tool, rng)))
+        return Episode(3, tool, [user_message(request), *decline_flow(src, rng)])
+    raise ValueError(f"query_type must be 1, 2 or 3, got {query_type!r}")
+
+
+def _out_of_scope_tool(rng: random.Random, offered: list[ToolSpec], pool: list[ToolSpec],
+                       phantoms: list[ToolSpec], phantom_rate: float) -> ToolSpec:
+    """A tool the request needs but the list lacks: never offered (phantom) or just not in this list."""
+    names = {t.name for t in offered}
+    if rng.random() < phantom_rate:
+        return rng.choice(phantoms)
+    return rng.choice([t for t in pool if t.name not in names])
+
+
+# -------------------------------------------------------------------------------- SFT
+
+SFT_MIX = {1: 0.70, 2: 0.15, 3: 0.15}
+
+
+def generate_sft(n: int = 1500, seed: int = 0, mix: dict[int, float] | None = None,
+                 second_request_rate: float = 0.15, phantom_rate: float = 0.5) -> list[dict]:
+    """``n`` SFT conversations; ``mix`` gives the share of each query type (first request).
+
+    A share ``second_request_rate`` of them continue with a second request of any type, the
+    way the evaluation dialogues do. Rows: ``{"id", "tools", "messages", "query_type",
+    "query_types"}`` (the type of the first request, and of every request).
+    """
+    rng = random.Random(seed)
+    mix = mix or SFT_MIX
+    pool = tools_in("train")
+    phantoms = tools_in("phantom_train")
+    rows = []
+    for i in range(n):
+        types = [_draw(mix, rng)]
+        if rng.random() < second_request_rate:
+            types.append(_draw(mix, rng))
+        rows.append(_sft_row(f"sft-{i:05d}", types, rng, pool, phantoms, phantom_rate))
+    return rows
+
+
+def _sft_row(row_id, types, rng, pool, phantoms, phantom_rate) -> dict:
+    served = []
+    for query_type in types:
+        if query_type in (1, 2):
+            served.append(rng.choice([t for t in pool if t not in served]))
+    count = max(len(served), _draw(TOOLS_PER_DIALOGUE if served else TOOLS_LEFT_WHEN_DECLINING, rng))
+    offered = offered_tools(served, pool, count, rng)
+    messages, served_iter = [], iter(served)
+    for k, query_type in enumerate(types):
+        tool = next(served_iter) if query_type in (1, 2) else \
+            _out_of_scope_tool(rng, offered, pool, phantoms, phantom_rate)
+        messages += make_episode(query_type, tool, rng, call_id=f"call_{k}").messages
+    return {"id": row_id, "tools": [t.openai_schema() for t in offered], "messages": messages,
+            "query_type": types[0], "query_types": types}
+
+
+# ------------------------------------------------------------------------------ pairs
+
+
+def _row_tools(row: int, pool: list[ToolSpec]) -> list[ToolSpec]:
+    from diatool_utils.pairs import ROW_NEEDS
+
+    needed = max(ROW_NEEDS[row])
+    return [t for t in pool if len(t.required) >= needed]
+
+
+def generate_pairs(n: int = 3000, seed: int = 0, row_weights: dict[int, float] | None = None,
+                   phantom_rate: float = 0.5) -> list[dict]:
+    """``n`` preference pairs over the ten Table-1 rows (equal shares unless ``row_weights``).
+
+    Rows 9-10 need a tool that is not offered: half of them (``phantom_rate``) ask for
+    something no training tool does, the others for a training tool left out of the list.
+    """
+    rng = random.Random(seed)
+    weights = row_weights or {row: 1.0 for row in ROWS}
+    total = sum(weights.values())
+    counts = {row: int(n * w / total) for row, w in weights.items()}
+    for row in sorted(weights, key=lambda r: -weights[r])[: n - sum(counts.values())]:
+        counts[row] += 1
+    rows = [row for row, c in counts.items() for _ in range(c)]
+    rng.shuffle(rows)
+    pool, phantoms = tools_in("train"), tools_in("phantom_train")
+    pairs = []
+    for i, row in enumerate(rows):
+        if row in (9, 10):
+            left = _draw(TOOLS_LEFT_WHEN_DECLINING, rng)
+            if rng.random() < phantom_rate:
+                tool = rng.choice([t for t in phantoms if len(t.required) >= max(1, row - 9)])
+                offered = offered_tools([], pool, left, rng)
+            else:
+                tool = rng.choice(pool)
+                offered = offered_tools([tool], pool, left + 1, rng)
+        else:
+            tool = rng.choice(_row_tools(row, pool))
+            offered = offered_tools([tool], pool, _draw(TOOLS_PER_DIALOGUE, rng), rng)
+        src = synthetic_dialogue(tool, offered, rng)
+        pairs.append(build_pair(row, src, rng, pair_id=f"pair-{i:05d}"))
+    return pairs
+
+
+# ------------------------------------------------------------------------- evaluation
+
+EVAL_PLAN = {"dialogues": 45, "direct": 40, "slot_filling": 30, "two_rounds": 6, "out_of_tools": 23}
+_OUTPUT_TYPE = {"call": "call", "complete": "completion", "ask": "slot", "decline": "relevance"}
+
+
+def generate_eval(seed: int = 0, plan: dict[str, int] | None = None) -> list[dict]:
+    """FunctionChat-Bench "Dialog" rows built only from held-out tools.
+
+    With the default :data:`EVAL_PLAN`: 40 direct and 30 slot-filling requests (70 calls, 70
+    completions), 36 slot turns (6 requests take two rounds: the user answers only part of
+    the first question), 23 requests no offered tool serves, spread over 45 dialogues.
+    Slot turns list the still-missing argument names under ``missing_arguments``.
+    """
+    rng = random.Random(seed)
+    plan = {**EVAL_PLAN, **(plan or {})}
+    kinds = [1] * plan["direct"] + [2] * plan["slot_filling"] + [3] * plan["out_of_tools"]
+    rng.shuffle(kinds)
+    sizes = _split_sizes(len(kinds), plan["dialogues"], rng)
+    two_rounds = set(rng.sample([i for i, k in enumerate(kinds) if k == 2], plan["two_rounds"]))
+    pool, phantoms = tools_in("eval"), tools_in("phantom_eval")
+    rows, start, serial = [], 0, 1
+    for number, size in enumerate(sizes, start=1):
+        episode_kinds = [(kinds[j], j in two_rounds) for j in range(start, start + size)]
+        start += size
+        row = _eval_dialogue(number, episode_kinds, rng, pool, phantoms, serial)
+        serial += len(row["turns"])
+        rows.append(row)
+    return rows
+
+
+def _split_sizes(total: int, parts: int, rng: random.Random, most: int = 4) -> list[int]:
+    if not parts <= total <= parts * most:
+        raise ValueError(f"can't spread {total} requests over {parts} dialogues of at most {most}")
+    sizes = [1] * parts
+    for _ in range(total - parts):
+        sizes[rng.choice([i for i, s in enumerate(sizes) if s < most])] += 1
+    return sizes
+
+
+def _eval_dialogue(number, episode_kinds, rng, pool, phantoms, serial) -> dict:
+    served: list[ToolSpec] = []
+    for kind, two in episode_kinds:
+        if kind in (1, 2):
+            options = [t for t in pool if t not in served and (not two or len(t.required) >= 2)]
+            served.append(rng.choice(options or [t for t in pool if not two or len(t.required) >= 2]))
+    count = max(len(set(t.name for t in served)), rng.randint(1, 4))
+    unique = list({t.name: t for t in served}.values())
+    offered = offered_tools(unique, pool, count, rng, same_domain_rate=0.3)
+    messages, missing_at, served_iter = [], {}, iter(served)
+    for k, (kind, two) in enumerate(episode_kinds):
+        if kind in (1, 2):
+            tool = next(served_iter)
+            episode = _eval_episode(kind, tool, two, rng, f"call_{k}")
+        else:
+            tool = _out_of_scope_tool(rng, offered, pool, phantoms, phantom_rate=0.5)
+            episode = make_episode(3, tool, rng, call_id=f"call_{k}", drop_values_when_declining=0.0)
+        # the slot questions are the assistant texts that answer a user message, one per round
+        asks = [i for i, m in enumerate(episode.messages) if m["role"] == "assistant"
+                and not m.get("tool_calls") and episode.messages[i - 1]["role"] == "user"]
+        for (asked, _), i in zip(episode.rounds, asks if episode.rounds else [], strict=True):
+            missing_at[len(messages) + i] = list(asked)
+        messages += episode.messages
+    turns = []
+    for label in label_turns(messages):
+        kind = _OUTPUT_TYPE[label.action]
+        turn = {"turn_num": len(turns) + 1, "serial_num": serial + len(turns),
+                "query": messages[:label.index], "ground_truth": _ground_truth(messages[label.index]),
+                "type_of_output": kind, "acceptable_arguments": None}
+        if kind == "slot":
+            turn["missing_arguments"] = missing_at[label.index]
+        turns.append(turn)
+    return {"dialog_num": number, "tools_count": len(offered), "tools": [t.openai_schema() for t in offered],
+            "turns": turns}
+
+
+def _eval_episode(kind, tool, two_rounds, rng, call_id) -> Episode:
+    if kind == 1:
+        return make_episode(1, tool, rng, call_id=call_id)
+    for _ in range(100):  # two rounds need two or more missing values
+        episode = make_episode(2, tool, rng, call_id=call_id, round_style="partial" if two_rounds else "together")
+        if len(episode.rounds) == (2 if two_rounds else 1):
+            return episode
+    raise ValueError(f"{tool.name}: could not make a {'two' if two_rounds else 'one'}-round slot-filling request")
+
+
+def _ground_truth(message: dict) -> dict:
+    truth = {"role": "assistant", "content": message.get("content")}
+    if message.get("tool_calls"):
+        truth["tool_calls"] = message["tool_calls"]
+    return truth
+
+
+__all__ = [
+    "ANSWER", "ASK", "DECLINE", "EVAL_PLAN", "FOLLOW_UP", "SFT_MIX", "Episode", "Intent", "SyntheticWriter",
+    "TOOLS_BY_NAME", "assistant_message", "completion_text", "decline_text", "generate_eval",
+    "generate_pairs", "generate_sft", "make_episode", "offered_tools", "render_template", "sample_intent",
+    "sample_value", "slot_answer", "slot_question", "synthetic_dialogue", "template_slots", "tool_result",
+    "value_text",
+]

@@ -1,0 +1,64 @@
+"""Regenerate the shipped data sets in data/ (byte for byte with the defaults).
+
+    python scripts/make_data.py                      # data/sft.jsonl, data/dpo_pairs.jsonl, data/eval_dialog.jsonl
+    python scripts/make_data.py --out /tmp/d --sft 100 --pairs 200
+
+The SFT and pair sets use only training tools; the evaluation set uses only held-out tools
+(diatool_utils/synthetic_tools.py says which is which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from diatool_utils.dialogues_io import write_jsonl  # noqa: E402
+from diatool_utils.paths import DATA_DIR  # noqa: E402
+from diatool_utils.synthetic import SFT_MIX, generate_eval, generate_pairs, generate_sft  # noqa: E402
+
+DEFAULT_SEED = 0
+DEFAULT_SFT = 1500
+DEFAULT_PAIRS = 3000
+FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl"}
+
+
+def make_data(out=DATA_DIR, seed: int = DEFAULT_SEED, sft: int = DEFAULT_SFT, pairs: int = DEFAULT_PAIRS,
+              mix: dict[int, float] | None = None) -> dict[str, dict]:
+    """Write the three files into ``out``; returns {name: {"path", "rows", "bytes"}}."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sets = {
+        "sft": generate_sft(sft, seed=seed, mix=mix or SFT_MIX),
+        "pairs": generate_pairs(pairs, seed=seed + 1),
+        "eval": generate_eval(seed=seed + 2),
+    }
+    written = {}
+    for name, rows in sets.items():
+        path = out / FILES[name]
+        written[name] = {"path": path, "rows": len(rows), "bytes": write_jsonl(rows, path)}
+    return written
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DATA_DIR, help="folder to write into (default: data/)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--sft", type=int, default=DEFAULT_SFT, help="SFT conversations")
+    parser.add_argument("--pairs", type=int, default=DEFAULT_PAIRS, help="preference pairs")
+    parser.add_argument("--mix", type=float, nargs=3, metavar=("TYPE1", "TYPE2", "TYPE3"),
+                        help="SFT share of each query type (default 0.70 0.15 0.15)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    mix = dict(zip((1, 2, 3), args.mix, strict=True)) if args.mix else None
+    written = make_data(args.out, args.seed, args.sft, args.pairs, mix)
+    for info in written.values():
+        print(f"{info['path']}: {info['rows']} rows, {info['bytes'] / 1e6:.2f} MB")
+    print(f"done in {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

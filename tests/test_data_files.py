@@ -1,0 +1,121 @@
+"""The shipped data in data/: loads with `datasets`, matches data/README.md, regenerates byte for byte."""
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from types import SimpleNamespace
+
+import pytest
+
+from diatool_utils.evaluation import load_dialog_benchmark
+from diatool_utils.judge import judge_case
+from diatool_utils.pairs import ROW_SHAPES, ROWS, shape_matches
+from diatool_utils.paths import DATA_DIR, REPO_ROOT
+from diatool_utils.states import state_sequence
+from diatool_utils.synthetic_tools import tools_in
+
+SCRIPT = REPO_ROOT / "scripts" / "make_data.py"
+FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl"}
+SIZES = {"sft": 1500, "pairs": 3000, "eval": 45}
+
+
+def rows(name):
+    return [json.loads(line) for line in (DATA_DIR / FILES[name]).read_text(encoding="utf-8").splitlines()]
+
+
+def tool_names(items):
+    return {t["function"]["name"] for item in items for t in item["tools"]}
+
+
+def called(messages):
+    return {c["function"]["name"] for m in messages for c in m.get("tool_calls") or []}
+
+
+def test_regenerating_gives_the_same_bytes(tmp_path):
+    subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)], check=True, capture_output=True)
+    for name in FILES.values():
+        assert (tmp_path / name).read_bytes() == (DATA_DIR / name).read_bytes(), f"data/{name} is stale"
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_files_load_with_datasets_and_have_the_documented_row_counts(name):
+    from datasets import load_dataset
+
+    dataset = load_dataset("json", data_files=str(DATA_DIR / FILES[name]), split="train")
+    assert dataset.num_rows == SIZES[name]
+    readme = (DATA_DIR / "README.md").read_text()
+    assert re.search(rf"`{FILES[name]}`\s*\|\s*{SIZES[name]:,}\b", readme), f"README does not list {FILES[name]}"
+    first = json.loads((DATA_DIR / FILES[name]).read_text(encoding="utf-8").splitlines()[0])
+    assert dataset[0]["tools"][0]["function"]["parameters"] == first["tools"][0]["function"]["parameters"]
+
+
+def test_lines_are_compact_sorted_json_and_the_files_are_small():
+    total = 0
+    for name in FILES.values():
+        data = (DATA_DIR / name).read_bytes()
+        total += len(data)
+        assert data.endswith(b"\n")
+        for line in data.decode("utf-8").splitlines()[:200]:
+            assert json.dumps(json.loads(line), ensure_ascii=False, sort_keys=True, separators=(",", ":")) == line
+    assert total < 20_000_000
+
+
+def test_evaluation_tools_never_appear_in_training_data():
+    train, pairs, evaluation = rows("sft"), rows("pairs"), rows("eval")
+    seen_in_training = tool_names(train) | tool_names(pairs)
+    seen_in_training |= {n for r in train for n in called(r["messages"])}
+    seen_in_training |= {n for p in pairs for n in called(p["chosen"] + p["rejected"])}
+    assert tool_names(evaluation) <= {t.name for t in tools_in("eval")}
+    assert not tool_names(evaluation) & seen_in_training
+    assert len(tool_names(evaluation)) >= 8
+    eval_requests = {m["content"] for r in evaluation for t in r["turns"] for m in t["query"] if m["role"] == "user"}
+    train_requests = {m["content"] for r in train for m in r["messages"] if m["role"] == "user"}
+    assert not {q for q in eval_requests if len(q.split()) > 3} & train_requests
+
+
+def test_sft_mirrors_the_paper_mix_mostly_direct_calls():
+    shares = Counter(r["query_type"] for r in rows("sft"))
+    assert shares[1] / SIZES["sft"] > 0.6 and 0.1 < shares[2] / SIZES["sft"] < 0.2
+    assert 0.1 < shares[3] / SIZES["sft"] < 0.2
+    assert len(tool_names(rows("sft"))) >= 30
+
+
+def test_pairs_cover_every_row_in_equal_shares_with_easy_and_hard_and_their_shapes():
+    pairs = rows("pairs")
+    assert Counter(p["row"] for p in pairs) == {row: SIZES["pairs"] // 10 for row in ROWS}
+    assert {p["difficulty"] for p in pairs} == {"easy", "hard"}
+    for pair in pairs:
+        chosen_shape, rejected_shape = ROW_SHAPES[pair["row"]]
+        assert shape_matches(state_sequence(pair["chosen"]), chosen_shape), pair["id"]
+        assert shape_matches(state_sequence(pair["rejected"]), rejected_shape), pair["id"]
+
+
+def test_eval_set_has_the_benchmark_proportions_and_its_answers_pass_the_judge():
+    cases = load_dialog_benchmark(DATA_DIR / FILES["eval"])
+    assert Counter(c.type_of_output for c in cases) == {"call": 70, "completion": 70, "slot": 36, "relevance": 23}
+    for case in cases:
+        truth = case.ground_truth
+        gold = SimpleNamespace(content=truth.get("content"), tool_calls=truth.get("tool_calls"), valid=True)
+        passed, reason = judge_case(case, gold)
+        assert passed, (case.dialog_num, case.turn_num, reason)
+        if case.type_of_output == "slot":
+            assert case.missing_source == "row" and case.missing_arguments
+
+
+def test_every_conversation_is_valid_for_the_functionary_template():
+    from diatool_utils.templating import validate_conversation
+
+    for row in rows("sft"):
+        validate_conversation(row["messages"], row["tools"], require_final_assistant=True)
+    for dialog in rows("eval"):
+        for turn in dialog["turns"]:
+            validate_conversation(turn["query"] + [turn["ground_truth"]], dialog["tools"])
+    for pair in rows("pairs"):
+        validate_conversation(pair["prompt"] + pair["chosen"], pair["tools"])
+        if pair["row"] in (9, 10):  # the rejected side calls the tool the list lacks, on purpose
+            assert called(pair["rejected"]).isdisjoint(tool_names([pair]))
+            validate_conversation(pair["prompt"] + pair["rejected"])
+        else:
+            validate_conversation(pair["prompt"] + pair["rejected"], pair["tools"])
