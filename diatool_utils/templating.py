@@ -237,7 +237,7 @@ def _check_text(index: int, message: dict, text) -> None:
 
 
 def validate_conversation(messages: list[dict], tools: list[dict] | None = None, *,
-                          require_final_assistant: bool = False) -> None:
+                          require_final_assistant: bool = False, check_tool_names: bool = True) -> None:
     """Raise ``ConversationError`` naming the first bad message; return None if all is well.
 
     Checked: a non-empty list of messages with known roles and text content; assistant messages
@@ -246,11 +246,15 @@ def validate_conversation(messages: list[dict], tools: list[dict] | None = None,
     (by ``tool_call_id``, else by name) and carries the function's ``name``; calls are
     answered before the conversation goes on. A conversation may end with unanswered calls
     (the assistant is waiting for the tool). With ``require_final_assistant`` the last
-    message must be the assistant's.
+    message must be the assistant's. ``check_tool_names=False`` skips only the check that
+    called functions are among ``tools`` (rendering uses that: a rejected trajectory may call
+    a tool the list lacks, on purpose).
     """
     if not isinstance(messages, list) or not messages:
         raise ConversationError("the conversation is empty: expected a list with at least one message")
     known_tools = _tool_names(tools) if tools else None
+    if not check_tool_names:
+        known_tools = None
     pending: list[tuple[str | None, str]] = []  # calls (id, name) still waiting for a result
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
@@ -328,8 +332,8 @@ def render_segments(messages: list[dict], tools: list[dict] | None = None, *,
     Each special token is a piece of its own, so tokenizing the pieces one by one gives the
     same ids as tokenizing ``"".join(texts)`` (``masking.tokenize_conversation`` relies on it).
     """
-    if validate:
-        validate_conversation(messages, tools)
+    if validate:  # structure only: calls to tools outside the list render like any other call
+        validate_conversation(messages, tools, check_tool_names=False)
     pieces: list[tuple[str, int]] = []
 
     def block(sender: str, recipient: str, content: str, turn: int) -> None:
@@ -371,7 +375,9 @@ def render_conversation(messages: list[dict], tools: list[dict] | None = None, *
     The tools' TypeScript namespace is the first system message, ``DEFAULT_SYSTEM_PROMPT``
     the second, then the conversation's own messages. With ``add_generation_prompt`` the
     text ends with ``ASSISTANT_PREFIX`` so a model continues with the next assistant turn.
-    Raises ``ConversationError`` for a malformed conversation (see ``validate_conversation``).
+    Raises ``ConversationError`` for a malformed conversation (see ``validate_conversation``);
+    a call to a function that is not in ``tools`` is rendered, not refused, because rejected
+    trajectories of the paper's rows 9 and 10 make exactly that mistake.
     """
     return "".join(text for text, _ in render_segments(messages, tools, add_generation_prompt=add_generation_prompt))
 

@@ -412,6 +412,13 @@ def test_call_to_a_tool_that_is_not_offered():
     assert "calls 'get_weather', which is not one of the tools (send_email)" in error_of(
         messages, [TOOLS[1]])
     validate_conversation(messages)  # without tools there is nothing to check against
+    validate_conversation(messages, [TOOLS[1]], check_tool_names=False)
+
+
+def test_calls_to_tools_outside_the_list_still_render():
+    """Rejected trajectories of Table-1 rows 9 and 10 call a tool the list lacks, on purpose."""
+    text = render_conversation(conversation("single_call"), [TOOLS[1]])
+    assert "<|recipient|>get_weather\n" in text and "type get_weather" not in text
 
 
 def test_final_assistant_turn_can_be_required():
