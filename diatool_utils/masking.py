@@ -107,8 +107,8 @@ def turn_texts(tokenizer, tokenized: TokenizedConversation) -> list[str]:
     ]
 
 
-# One colour per turn (cycled); context tokens are grey. Colour-blind-safe Okabe-Ito hues.
-TURN_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"]
+# One colour per turn (cycled); context tokens are grey. ColorBrewer Set2: light enough for black text.
+TURN_COLOURS = ["#66C2A5", "#FC8D62", "#8DA0CB", "#E78AC3", "#A6D854", "#FFD92F", "#E5C494"]
 CONTEXT_COLOUR = "#DDDDDD"
 
 
@@ -122,13 +122,13 @@ def token_pieces(tokenizer, tokenized: TokenizedConversation) -> list[tuple[str,
             for i, t in zip(tokenized.input_ids, tokenized.turn_index, strict=True)]
 
 
-def turns_html(tokenizer, tokenized: TokenizedConversation) -> str:
-    """An HTML view: each token on a background coloured by its turn (grey = context, no loss).
+def turns_html(tokenizer, tokenized: TokenizedConversation, *, start: int = 0, end: int | None = None) -> str:
+    """An HTML view of tokens ``start:end``, each on a background coloured by its turn (grey = context).
 
     Show it in a notebook with ``IPython.display.HTML(turns_html(tokenizer, tok))``.
     """
     spans = []
-    for text, turn in token_pieces(tokenizer, tokenized):
+    for text, turn in token_pieces(tokenizer, tokenized)[start:end]:
         shown = html.escape(text).replace("\n", "\u21b5<br>")
         title = "context (no loss)" if turn < 0 else f"turn {turn}"
         spans.append(f'<span title="{title}" style="background:{turn_colour(turn)};'
@@ -164,12 +164,15 @@ def plot_turns(tokenizer, tokenized: TokenizedConversation, *, start: int = 0, e
             row, used = [], 0
     if row:
         rows.append(row)
+    char_inches = 0.09
     if ax is None:
-        _, ax = plt.subplots(figsize=(width * 0.09, 0.3 * len(rows) + 0.6))
+        _, ax = plt.subplots(figsize=(width * char_inches, 0.3 * len(rows) + 0.6))
+    fontsize = ax.figure.get_figwidth() / width * 72 / 0.6  # a monospace character is ~0.6 em wide
     for y, row in enumerate(rows):
         for label, turn, x in row:
-            ax.add_patch(Rectangle((x, -y - 0.9), len(label), 0.8, color=turn_colour(turn), lw=0))
-            ax.text(x, -y - 0.5, label, fontsize=7, family="monospace", va="center")
+            ax.add_patch(Rectangle((x, -y - 0.9), len(label), 0.8, facecolor=turn_colour(turn),
+                                   edgecolor="white", lw=0.8))
+            ax.text(x, -y - 0.5, label, fontsize=fontsize, family="monospace", va="center")
     ax.set_xlim(0, width)
     ax.set_ylim(-len(rows) - 0.1, 0.1)
     ax.axis("off")

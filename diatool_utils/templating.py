@@ -493,11 +493,12 @@ def _invalid(raw: str, error: str) -> ParsedReply:
 def _parse_block(block: str, position: int) -> tuple[str, str]:
     """``assistant\\n<|recipient|>{name}\\n<|content|>{content}`` -> (recipient, content)."""
     head, sep, content = block.partition(CONTENT_TOKEN)
-    if not sep:
-        raise ValueError(f"block {position} has no {CONTENT_TOKEN}: {block[:60]!r}")
-    sender, sep, recipient = head.partition(RECIPIENT_TOKEN)
-    if not sep:
+    sender, has_recipient, recipient = head.partition(RECIPIENT_TOKEN)
+    if not has_recipient:
         raise ValueError(f"block {position} has no {RECIPIENT_TOKEN}: {block[:60]!r}")
+    if not sep:
+        raise ValueError(f"block {position} is not 'recipient\\n{CONTENT_TOKEN}...': no {CONTENT_TOKEN} "
+                         f"after {recipient[:60]!r}")
     if sender.strip() != "assistant":
         raise ValueError(f"block {position} is from {sender.strip()!r}, expected 'assistant'")
     recipient = recipient.strip()
@@ -551,9 +552,7 @@ def parse_assistant_reply(text: str) -> ParsedReply:
             calls.append({"id": f"call_{len(calls)}", "type": "function",
                           "function": {"name": recipient, "arguments": content.strip()}})
     except ValueError as error:
-        if cut_off:
-            return _invalid(raw, f"the reply was cut off before {STOP_TOKEN} and is incomplete: {error}")
-        return _invalid(raw, str(error))
+        return _invalid(raw, f"{error}" + (f" (and no {STOP_TOKEN}: cut off?)" if cut_off else ""))
     content = "\n".join(texts) if texts else None
     if cut_off:
         return ParsedReply(content, calls, valid=False, raw=raw,

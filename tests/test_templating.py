@@ -284,7 +284,8 @@ def test_reply_cut_off_before_stop_is_invalid_but_keeps_what_was_read():
     assert not reply.valid and "cut off" in reply.error
     assert reply.content == "The weather in Seoul is"
     broken_call = parse_assistant_reply('get_weather\n<|content|>{"city": "Se')
-    assert not broken_call.valid and "cut off" in broken_call.error and broken_call.tool_calls == []
+    assert not broken_call.valid and broken_call.tool_calls == []
+    assert "not valid JSON" in broken_call.error and "cut off" in broken_call.error
 
 
 @pytest.mark.parametrize("text, phrase", [
