@@ -144,8 +144,8 @@ def plot_turns(tokenizer, tokenized: TokenizedConversation, *, start: int = 0, e
                width: int = 100, ax=None):
     """Draw tokens ``start:end`` as text on boxes coloured by turn (a figure GitHub shows as is).
 
-    Tokens flow left to right and wrap every ``width`` characters; a "\\n" token ends the line.
-    Returns the matplotlib Axes.
+    Tokens flow left to right and wrap at ``width`` characters; a "\\n" token ends the line.
+    The figure is as wide as the longest line. Returns the matplotlib Axes.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle
@@ -164,10 +164,13 @@ def plot_turns(tokenizer, tokenized: TokenizedConversation, *, start: int = 0, e
             row, used = [], 0
     if row:
         rows.append(row)
-    char_inches = 0.09
+    width = max([40] + [x + len(label) for row in rows for label, _, x in row])  # fit the longest line
     if ax is None:
-        _, ax = plt.subplots(figsize=(width * char_inches, 0.3 * len(rows) + 0.6))
-    fontsize = ax.figure.get_figwidth() / width * 72 / 0.6  # a monospace character is ~0.6 em wide
+        figure, ax = plt.subplots(figsize=(width * 0.09, 0.3 * len(rows) + 0.6))
+        figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01)
+    # Font size that makes one monospace character (~0.6 em wide) fill one unit of the x axis.
+    axes_inches = ax.get_position().width * ax.figure.get_figwidth()
+    fontsize = 0.95 * axes_inches / width * 72 / 0.6
     for y, row in enumerate(rows):
         for label, turn, x in row:
             ax.add_patch(Rectangle((x, -y - 0.9), len(label), 0.8, facecolor=turn_colour(turn),
