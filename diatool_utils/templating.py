@@ -297,8 +297,10 @@ def validate_conversation(messages: list[dict], tools: list[dict] | None = None,
                 _fail(index, message, "a tool result needs the function's 'name' (the template writes "
                                       "<|from|>{name}); copy it from the matching tool call")
             call_id = message.get("tool_call_id")
-            match = [i for i, (pid, pname) in enumerate(pending)
-                     if (pid == call_id if call_id is not None else pname == name)]
+            match = [i for i, (pid, _) in enumerate(pending) if call_id is not None and pid == call_id]
+            if not match:  # no id to go by (on the result or on the calls): the first call of that name
+                match = [i for i, (pid, pname) in enumerate(pending)
+                         if pname == name and (call_id is None or pid is None)]
             if not match:
                 wanted = f"id {call_id!r}" if call_id is not None else f"name {name!r}"
                 _fail(index, message, f"tool result with {wanted} does not answer any pending tool call")

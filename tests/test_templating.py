@@ -230,6 +230,22 @@ def test_untied_output_embeddings_get_mean_rows_too(tiny_tokenizer):
     torch.testing.assert_close(out[-4], old_out.mean(dim=0))
 
 
+def test_spare_embedding_rows_are_used_without_resizing(tiny_tokenizer):
+    """Some models (Qwen) have more embedding rows than tokens: the markers take spare rows."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    vocab = len(tiny_tokenizer)
+    config = LlamaConfig(vocab_size=vocab + 16, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True)
+    model = LlamaForCausalLM(config)
+    old = model.get_input_embeddings().weight.detach().clone()
+    assert add_functionary_tokens(tiny_tokenizer, model) == 4
+    weight = model.get_input_embeddings().weight
+    assert weight.shape[0] == vocab + 16
+    torch.testing.assert_close(weight[vocab], old[:vocab].mean(dim=0))
+    assert torch.equal(weight[vocab + 4:], old[vocab + 4:])  # the other spare rows are untouched
+
+
 def test_a_model_resized_later_still_gets_mean_rows(tiny_tokenizer, tiny_model):
     old = tiny_model.get_input_embeddings().weight.detach().clone()
     add_functionary_tokens(tiny_tokenizer)  # tokenizer first, model afterwards
@@ -385,6 +401,15 @@ def test_tool_result_without_a_matching_call():
     orphan = [{"role": "user", "content": "hi"},
               {"role": "tool", "tool_call_id": "call_0", "name": "get_weather", "content": "{}"}]
     assert "does not answer any pending tool call" in error_of(orphan)
+
+
+def test_results_without_ids_are_matched_by_name():
+    messages = conversation("single_call")
+    del messages[3]["tool_call_id"]
+    validate_conversation(messages, TOOLS)
+    del messages[2]["tool_calls"][0]["id"]
+    messages[3]["tool_call_id"] = "call_x"  # an id the call never had
+    validate_conversation(messages, TOOLS)
 
 
 def test_tool_result_named_differently_from_its_call():
