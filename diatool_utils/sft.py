@@ -19,7 +19,7 @@ from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_t
 from transformers import PreTrainedModel, Trainer, TrainingArguments
 
 from .masking import tokenize_conversation
-from .templating import FUNCTIONARY_SPECIAL_TOKENS, add_functionary_tokens
+from .templating import FUNCTIONARY_SPECIAL_TOKENS, add_functionary_tokens, missing_functionary_tokens
 
 IGNORE_INDEX = -100
 
@@ -49,9 +49,9 @@ def lora_config(tokenizer, r: int = 16, alpha: int = 32, dropout: float = 0.05) 
     The new tokens start as the mean embedding, so all four would share one logit forever
     with frozen embeddings; ``trainable_token_indices`` trains just those rows (tied output too).
     """
-    token_ids = tokenizer.convert_tokens_to_ids(FUNCTIONARY_SPECIAL_TOKENS)
-    if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in token_ids:
+    if missing_functionary_tokens(tokenizer):
         raise ValueError("the tokenizer lacks the Functionary tokens: call add_functionary_tokens() first")
+    token_ids = tokenizer.convert_tokens_to_ids(FUNCTIONARY_SPECIAL_TOKENS)
     return LoraConfig(
         r=r,
         lora_alpha=alpha,

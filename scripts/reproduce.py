@@ -1,0 +1,113 @@
+"""SFT -> evaluate -> DiaTool-DPO -> evaluate, in one command, plus the paper's ablations.
+
+    python scripts/reproduce.py --out results/reproduce                       # the README's table
+    python scripts/reproduce.py --out results/ablations --ablations full no_psi no_margin plain_multiturn
+    python scripts/reproduce.py --out /tmp/smoke --smoke                      # tiny model, seconds
+
+Writes into --out: results.md and results.json (accuracy per type, micro and macro averages,
+wall times), accuracy.png, training_curves.png, recipe.json, and the per-case JSONL of every
+evaluation. The SFT model is trained once and shared by every DPO variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from diatool_utils.evaluation import comparison_table, plot_accuracy  # noqa: E402
+from diatool_utils.pipeline import ABLATIONS, Recipe, evaluate_checkpoint, timed, train_dpo, train_sft  # noqa: E402
+
+SMOKE = dict(model_name="tiny-random", sft_steps=2, dpo_steps=2, eval_limit=6, max_new_tokens=8, max_length=512)
+LABELS = {"full": "SFT + DiaTool-DPO", "no_psi": "w/o psi", "no_margin": "w/o margin",
+          "plain_multiturn": "w/o phi, psi, margin"}
+
+
+def _parser_type(annotation: str):
+    """Recipe field annotation ("int | None", "float", ...) -> a function that parses the flag."""
+    if annotation.startswith("bool"):
+        return lambda text: text.lower() in ("1", "true", "yes")
+    if annotation.startswith("str | None"):
+        return lambda text: None if text.lower() == "none" else text
+    return {"int": int, "float": float}.get(annotation.split(" ")[0], str)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--ablations", nargs="+", default=["full"], choices=sorted(ABLATIONS))
+    parser.add_argument("--smoke", action="store_true", help="tiny random model, a few steps")
+    parser.add_argument("--sft-limit", type=int, default=None, help="use only this many SFT rows")
+    parser.add_argument("--dpo-limit", type=int, default=None, help="use only this many pairs")
+    for f in fields(Recipe):
+        if f.name in ("extra", "ablation"):
+            continue
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_parser_type(str(f.type)),
+                            default=None, help=f"(default {f.default})")
+    return parser.parse_args(argv)
+
+
+def plot_curves(histories: dict, path: Path) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    sft = [(h["step"], h["loss"]) for h in histories.pop("SFT") if "loss" in h]
+    axes[0].plot(*zip(*sft, strict=True), marker=".")
+    axes[0].set(title="SFT loss (assistant tokens)", xlabel="step")
+    for name, history in histories.items():
+        rows = [h for h in history if "rewards/margins" in h]
+        steps = [h["step"] for h in rows]
+        axes[1].plot(steps, [h["loss"] for h in rows], marker=".", label=name)
+        axes[2].plot(steps, [h["rewards/accuracies"] for h in rows], marker=".", label=name)
+    axes[1].set(title="DiaTool-DPO loss", xlabel="step")
+    axes[2].set(title="reward accuracy", xlabel="step", ylim=(-0.05, 1.05))
+    axes[2].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    overrides = {f.name: getattr(args, f.name) for f in fields(Recipe) if getattr(args, f.name, None) is not None}
+    recipe = Recipe(**{**(SMOKE if args.smoke else {}), **overrides})
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.json").write_text(recipe.to_json())
+
+    (sft_dir, sft_history), sft_seconds = timed(train_sft, recipe, out, args.sft_limit)
+    reports, seconds = {}, {"SFT train": sft_seconds}
+    reports["SFT only"], seconds["SFT eval"] = timed(evaluate_checkpoint, sft_dir, recipe, out / "eval_sft.jsonl")
+    histories = {"SFT": sft_history}
+    for ablation in args.ablations:
+        variant = Recipe(**{**recipe.__dict__, "ablation": ablation})
+        (dpo_dir, history), seconds[f"{ablation} train"] = timed(train_dpo, variant, sft_dir, out, args.dpo_limit)
+        label = LABELS[ablation]
+        reports[label], seconds[f"{ablation} eval"] = timed(evaluate_checkpoint, dpo_dir, variant,
+                                                            out / f"eval_{ablation}.jsonl")
+        histories[label] = history
+
+    table = comparison_table(reports)
+    timing = "\n".join(f"| {name} | {s / 60:.1f} min |" for name, s in seconds.items())
+    command = "python scripts/reproduce.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    (out / "results.md").write_text(f"{table}\n\n| stage | wall time |\n|---|---|\n{timing}\n\n"
+                                    f"Command: `{command}`\n")
+    results = {"summaries": {k: r.summary for k, r in reports.items()}, "seconds": seconds,
+               "recipe": json.loads(recipe.to_json()), "command": command}
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    plot_accuracy(reports, ax=ax)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plot_curves(histories, out / "training_curves.png")
+    print(table)
+    return results
+
+
+if __name__ == "__main__":
+    main()
