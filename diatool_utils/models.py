@@ -193,7 +193,10 @@ def tiny_model_and_tokenizer(
     For tests and smoke runs: same tokenizer and architecture family as the default, so every
     code path (templating, masking, the trainer, generation) runs, just in seconds.
     """
-    tokenizer = load_tokenizer(EMBEDDED_MODEL)
+    # The tiny checkpoint, once saved, carries the same tokenizer: read it from there when the
+    # embedded model is absent (a GPU box that was sent only the tiny checkpoint).
+    tiny = cache_dir() / TINY_MODEL
+    tokenizer = load_tokenizer(str(tiny) if (tiny / "tokenizer_config.json").is_file() else EMBEDDED_MODEL)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
