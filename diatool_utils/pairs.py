@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -375,3 +376,38 @@ def average_turns(pairs: list[dict]) -> dict[int, tuple[float, float]]:
         out[query_type] = (sum(p["turns_chosen"] for p in group) / len(group),
                            sum(p["turns_rejected"] for p in group) / len(group))
     return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def message_lines(messages: list[dict]) -> list[str]:
+    """One short line per message: ``user: ...``, ``assistant -> get_weather({...})``, ``tool: ...``."""
+    lines = []
+    for m in messages:
+        if m.get("tool_calls"):
+            for call in m["tool_calls"]:
+                function = call["function"]
+                arguments = function["arguments"]
+                arguments = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+                lines.append(f"assistant -> {function['name']}({arguments})")
+        else:
+            lines.append(f"{m.get('name') if m['role'] == 'tool' else m['role']}: {m.get('content')}")
+    return lines
+
+
+def side_by_side(pair: dict, width: int = 58) -> str:
+    """The prompt, then chosen and rejected in two columns with their state sequences (plain text)."""
+    from diatool_utils.states import state_sequence
+
+    def wrap(lines):
+        return [piece for line in lines for piece in textwrap.wrap(line, width, subsequent_indent="  ") or [""]]
+
+    left = wrap([f"CHOSEN {state_sequence(pair['chosen'])}", *message_lines(pair["chosen"])])
+    right = wrap([f"REJECTED {state_sequence(pair['rejected'])}", *message_lines(pair["rejected"])])
+    head = [f"row {pair['row']} | query type {pair['query_type']} | {pair['difficulty']} | "
+            f"tools: {', '.join(t['function']['name'] for t in pair['tools']) or '(none)'}",
+            *message_lines(pair["prompt"]), ""]
+    rows = [f"{a:<{width}} | {b}" for a, b in zip(left + [""] * (len(right) - len(left)),
+                                                  right + [""] * (len(left) - len(right)), strict=True)]
+    return "\n".join(head + rows)

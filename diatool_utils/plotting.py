@@ -1,0 +1,134 @@
+"""Figures for the pair notebook: the state diagram, trajectories, and the pair data set at a glance.
+
+Each function draws on a matplotlib ``Axes`` (a new figure when ``ax`` is None) and returns it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import matplotlib.pyplot as plt
+from matplotlib.patches import FancyArrowPatch
+
+from diatool_utils.pairs import ROWS, average_turns
+from diatool_utils.states import State
+
+# Where each state sits in the diagram (x, y), and its circle's radius.
+STATE_XY = {1: (0.0, 0.0), 2: (2.6, 1.7), 3: (5.2, 0.0), 4: (7.8, 0.0), 5: (10.4, 0.0)}
+RADIUS = 0.62
+STATE_NAMES = {
+    State.INITIAL: "1\nInitial",
+    State.SLOTS_INCOMPLETE: "2\nSlots\nincomplete",
+    State.SLOTS_COMPLETE: "3\nSlots\ncomplete",
+    State.WAITING_FOR_TOOL: "4\nWaiting\nfor tool",
+    State.COMPLETE: "5\nComplete",
+}
+# (from, to, label, curvature, where the label goes relative to the arrow's middle)
+TRANSITIONS = [
+    (1, 3, "every value given", 0.0, (0.0, 0.18)),
+    (1, 2, "values missing:\nask", 0.0, (-0.75, 0.1)),
+    (2, 3, "all values\nknown", 0.0, (0.75, 0.1)),
+    (3, 4, "call", 0.0, (0.0, 0.18)),
+    (4, 5, "tool answers:\nreport", 0.0, (0.0, 0.42)),
+    (5, 1, "next request", -0.25, (0.0, -0.3)),
+]
+SELF_LOOPS = [(1, "decline\n(Type 3)", -1), (2, "ask again", 1)]
+QUERY_TYPE_COLOURS = {1: "tab:blue", 2: "tab:orange", 3: "tab:green"}
+
+
+def _axes(ax, size):
+    if ax is None:
+        _, ax = plt.subplots(figsize=size)
+    return ax
+
+
+def draw_state_diagram(ax=None):
+    """The five states and the transitions between them."""
+    ax = _axes(ax, (11, 4.2))
+    for state, (x, y) in STATE_XY.items():
+        ax.add_patch(plt.Circle((x, y), RADIUS, facecolor="white", edgecolor="black", lw=1.5, zorder=2))
+        ax.text(x, y, STATE_NAMES[State(state)], ha="center", va="center", fontsize=9, zorder=3)
+    for start, end, label, rad, (lx, ly) in TRANSITIONS:
+        mx, my = _arrow(ax, STATE_XY[start], STATE_XY[end], rad)
+        ax.text(mx + lx, my + ly, label, ha="center", va="center", fontsize=8, color="dimgray")
+    for state, label, side in SELF_LOOPS:
+        x, y = STATE_XY[state]
+        ax.add_patch(FancyArrowPatch((x - 0.3, y + side * 0.55), (x + 0.3, y + side * 0.55),
+                                     connectionstyle=f"arc3,rad={-1.8 * side}", arrowstyle="-|>",
+                                     mutation_scale=12, lw=1.2, zorder=1))
+        ax.text(x + 0.95, y + side * 0.95, label, ha="left", va="center", fontsize=8, color="dimgray")
+    ax.set_xlim(-1.0, 11.4)
+    ax.set_ylim(-2.2, 2.9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
+def _arrow(ax, start, end, rad) -> tuple[float, float]:
+    """An arrow between two circles; returns the middle of its (curved) path."""
+    dx, dy = end[0] - start[0], end[1] - start[1]
+    length = (dx * dx + dy * dy) ** 0.5
+    ux, uy = dx / length, dy / length
+    a = (start[0] + ux * RADIUS, start[1] + uy * RADIUS)
+    b = (end[0] - ux * RADIUS, end[1] - uy * RADIUS)
+    ax.add_patch(FancyArrowPatch(a, b, connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
+                                 mutation_scale=12, lw=1.2, zorder=1))
+    # matplotlib's arc3 puts the control point at middle + rad * (dy, -dx); the curve's middle is halfway
+    mx, my = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
+    return mx + 0.5 * rad * (b[1] - a[1]), my - 0.5 * rad * (b[0] - a[0])
+
+
+def plot_trajectories(sequences: dict[str, list[int]], ax=None):
+    """Several state sequences as step lines (turn on x, state on y), e.g. a pair's two sides."""
+    ax = _axes(ax, (6, 3))
+    for offset, (label, states) in enumerate(sequences.items()):
+        shift = 0.06 * (offset - (len(sequences) - 1) / 2)
+        ax.plot(range(len(states)), [s + shift for s in states], marker="o", drawstyle="steps-post",
+                label=f"{label}: {'-'.join(map(str, states))}")
+    ax.set_yticks(list(STATE_XY), [STATE_NAMES[State(s)].replace("\n", " ") for s in STATE_XY])
+    ax.set_xlabel("step")
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def plot_pairs_per_row(pairs: list[dict], ax=None):
+    """Stacked bars: easy and hard pairs for each Table-1 row, coloured by query type."""
+    ax = _axes(ax, (8, 3.2))
+    counts = Counter((p["row"], p["difficulty"]) for p in pairs)
+    easy = [counts[(row, "easy")] for row in ROWS]
+    hard = [counts[(row, "hard")] for row in ROWS]
+    ax.bar(ROWS, easy, color="lightgray", edgecolor="black", label="easy")
+    ax.bar(ROWS, hard, bottom=easy, color="dimgray", edgecolor="black", label="hard")
+    ax.set_xticks(ROWS, [f"row {r}" for r in ROWS], fontsize=8)
+    ax.set_ylabel("pairs")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_turns_per_side(pairs: list[dict], paper: dict[int, tuple[float, float]] | None = None, ax=None):
+    """Mean assistant turns of chosen and rejected per query type (the paper's Table 2), with the
+    paper's values as markers when given ({query_type: (chosen, rejected)})."""
+    ax = _axes(ax, (6, 3.2))
+    means = average_turns(pairs)
+    types = list(means)
+    ax.bar([t - 0.18 for t in types], [means[t][0] for t in types], width=0.36, label="chosen", color="tab:green")
+    ax.bar([t + 0.18 for t in types], [means[t][1] for t in types], width=0.36, label="rejected", color="tab:red")
+    for t, (chosen, rejected) in (paper or {}).items():
+        ax.plot([t - 0.18, t + 0.18], [chosen, rejected], "k_", markersize=18, mew=2)
+    if paper:
+        ax.plot([], [], "k_", markersize=12, mew=2, label="paper")
+    ax.set_xticks(types, [f"Type {t}" for t in types])
+    ax.set_ylabel("assistant turns (mean)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_length_histogram(lengths: dict[str, list[int]], ax=None, bins: int = 30):
+    """Histograms of token counts, one per named group (e.g. SFT conversations, pair sides)."""
+    ax = _axes(ax, (6, 3))
+    for label, values in lengths.items():
+        ax.hist(values, bins=bins, alpha=0.55, label=f"{label} (mean {sum(values) / len(values):.0f})")
+    ax.set_xlabel("tokens")
+    ax.set_ylabel("conversations")
+    ax.legend(fontsize=8)
+    return ax
