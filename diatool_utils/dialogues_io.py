@@ -47,6 +47,7 @@ from diatool_utils.pairs import (
     up_to_call,
 )
 from diatool_utils.states import QueryType, label_turns, request_query_types
+from diatool_utils.templating import validate_conversation
 
 GENERIC_ASK = ("Could you tell me {labels}?", "Sure, what {be} {labels}?", "Please tell me {labels}.",
                "Happy to help. What {be} {labels}?")
@@ -94,54 +95,6 @@ def read_jsonl(path) -> Iterator[tuple[int, Any]]:
                     from None
 
 
-# ------------------------------------------------------------------------- validation
-
-
-def _validator():
-    """``templating.validate_conversation`` when it exists, else the structural check below."""
-    try:
-        from diatool_utils.templating import validate_conversation
-    except ImportError:
-        return basic_validation
-    return validate_conversation
-
-
-def basic_validation(messages: list[dict], tools: list[dict] | None = None, *,
-                     require_final_assistant: bool = False) -> None:
-    """Roles, contents, tool calls with JSON arguments and answered ids; raises ValueError naming the message."""
-    if not isinstance(messages, list) or not messages:
-        raise ValueError("'messages' must be a non-empty list")
-    names = None if tools is None else {t.get("function", t).get("name") for t in tools}
-    open_calls: set[str] = set()
-    for i, m in enumerate(messages):
-        role = m.get("role") if isinstance(m, dict) else None
-        if role not in ("system", "user", "assistant", "tool"):
-            raise ValueError(f"message {i}: role must be system, user, assistant or tool, got {role!r}")
-        if role in ("system", "user") and not isinstance(m.get("content"), str):
-            raise ValueError(f"message {i}: a {role} message needs text content")
-        if role == "assistant":
-            calls = m.get("tool_calls") or []
-            if not calls and not (isinstance(m.get("content"), str) and m["content"].strip()):
-                raise ValueError(f"message {i}: an assistant message needs text or tool_calls")
-            for call in calls:
-                function = call.get("function", {})
-                if names is not None and function.get("name") not in names:
-                    raise ValueError(f"message {i}: calls {function.get('name')!r}, which is not in tools")
-                arguments = function.get("arguments")
-                if isinstance(arguments, str):
-                    try:
-                        json.loads(arguments)
-                    except json.JSONDecodeError:
-                        raise ValueError(f"message {i}: tool call arguments are not valid JSON") from None
-                open_calls.add(call.get("id"))
-        if role == "tool":
-            if m.get("tool_call_id") not in open_calls:
-                raise ValueError(f"message {i}: tool result for unknown call id {m.get('tool_call_id')!r}")
-            open_calls.discard(m.get("tool_call_id"))
-    if require_final_assistant and messages[-1].get("role") != "assistant":
-        raise ValueError(f"message {len(messages) - 1}: the conversation must end with an assistant message")
-
-
 # ----------------------------------------------------------------------------- report
 
 
@@ -187,14 +140,14 @@ class UserDialogue:
     query_type: QueryType
 
 
-def _problem(obj: Any, validate) -> tuple[str, str] | None:
+def _problem(obj: Any) -> tuple[str, str] | None:
     """(reason, detail) when ``obj`` can't be used, else None."""
     if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list) or \
             not isinstance(obj.get("tools", []), list):
         return "not a conversation", "expected an object with 'tools' (a list) and 'messages' (a list)"
     messages, tools = obj["messages"], obj.get("tools", [])
     try:
-        validate(messages, tools, require_final_assistant=True)
+        validate_conversation(messages, tools, require_final_assistant=True)
     except ValueError as error:
         return "invalid conversation", str(error)
     firsts = [m.get("role") for m in messages if m.get("role") != "system"][:1]
@@ -217,11 +170,10 @@ def load_dialogues(path, on_error: str = "skip", report: BuildReport | None = No
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     report = report or BuildReport()
-    validate = _validator()
     dialogues = []
     for line, obj in read_jsonl(path):
         report.lines_read += 1
-        problem = _problem(obj, validate)
+        problem = _problem(obj)
         if problem is not None:
             if on_error == "raise":
                 raise InvalidDialogue(f"{path}, line {line}: {problem[1]}")

@@ -6,8 +6,12 @@ from it, so leaving a value out (a Type-2 query) means rendering the template ag
 that slot, never cutting words out of a sentence:
 
     >>> intent = sample_intent(TOOLS_BY_NAME["get_weather"], random.Random(0))
-    >>> intent.text()                 # 'What's the weather in Vienna on 2026-05-09?'
-    >>> intent.text(omit=("date",))   # 'What's the weather in Vienna?'
+    >>> intent.template
+    'I need the weather forecast[ for {date}][ in {city}][, in {unit} please].'
+    >>> intent.text()
+    'I need the weather forecast for 2026-03-07 in Nairobi, in fahrenheit please.'
+    >>> intent.text(omit=("date",))
+    'I need the weather forecast in Nairobi, in fahrenheit please.'
 
 Everything is drawn from one ``random.Random(seed)``, so the same seed and sizes give the
 same files byte for byte (``scripts/make_data.py``).
@@ -31,10 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diatool_utils.pairs import (
+    ROW_NEEDS,
     ROWS,
     Round,
     Type1Dialogue,
-    assistant_message,
     build_pair,
     call_flow,
     decline_flow,
@@ -43,7 +47,7 @@ from diatool_utils.pairs import (
     user_message,
 )
 from diatool_utils.states import label_turns
-from diatool_utils.synthetic_tools import ENUMS, POOLS, TOOLS_BY_NAME, Param, ToolSpec, tools_in
+from diatool_utils.synthetic_tools import ENUMS, POOLS, Param, ToolSpec, tools_in
 
 # ----------------------------------------------------------------------------- values
 
@@ -464,8 +468,6 @@ def _sft_row(row_id, types, rng, pool, phantoms, phantom_rate) -> dict:
 
 
 def _row_tools(row: int, pool: list[ToolSpec]) -> list[ToolSpec]:
-    from diatool_utils.pairs import ROW_NEEDS
-
     needed = max(ROW_NEEDS[row])
     return [t for t in pool if len(t.required) >= needed]
 
@@ -596,11 +598,3 @@ def _ground_truth(message: dict) -> dict:
         truth["tool_calls"] = message["tool_calls"]
     return truth
 
-
-__all__ = [
-    "ANSWER", "ASK", "DECLINE", "EVAL_PLAN", "FOLLOW_UP", "SFT_MIX", "Episode", "Intent", "SyntheticWriter",
-    "TOOLS_BY_NAME", "assistant_message", "completion_text", "decline_text", "generate_eval",
-    "generate_pairs", "generate_sft", "make_episode", "offered_tools", "render_template", "sample_intent",
-    "sample_value", "slot_answer", "slot_question", "synthetic_dialogue", "template_slots", "tool_result",
-    "value_text",
-]

@@ -116,6 +116,6 @@ def test_every_conversation_is_valid_for_the_functionary_template():
         validate_conversation(pair["prompt"] + pair["chosen"], pair["tools"])
         if pair["row"] in (9, 10):  # the rejected side calls the tool the list lacks, on purpose
             assert called(pair["rejected"]).isdisjoint(tool_names([pair]))
-            validate_conversation(pair["prompt"] + pair["rejected"])
+            validate_conversation(pair["prompt"] + pair["rejected"], pair["tools"], check_tool_names=False)
         else:
             validate_conversation(pair["prompt"] + pair["rejected"], pair["tools"])
