@@ -182,12 +182,14 @@ class Generation:
 
     ``text`` is what the model wrote after the prompt, through ``<|stop|>`` when it wrote one;
     ``finish`` is ``"stop"`` (it did), ``"eos"`` (it ended with the tokenizer's eos instead) or
-    ``"length"`` (it hit ``max_new_tokens``); ``num_tokens`` counts the new tokens kept.
+    ``"length"`` (it hit ``max_new_tokens``); ``num_tokens`` counts the new tokens kept and
+    ``prompt_tokens`` the prompt's (on a CPU, reading the prompt usually costs more than writing).
     """
 
     text: str
     finish: str
     num_tokens: int
+    prompt_tokens: int = 0
 
 
 def gold_generation(case: EvalCase) -> Generation:
@@ -239,8 +241,10 @@ def generate_replies(
                 pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id,
             )
             new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
-            for i, row in zip(indices, new_tokens, strict=True):
+            prompt_tokens = batch["attention_mask"].sum(dim=1).tolist()
+            for i, row, n_prompt in zip(indices, new_tokens, prompt_tokens, strict=True):
                 results[i] = _cut_at_end(row, stop_id, eos_id, tokenizer)
+                results[i].prompt_tokens = n_prompt
     finally:
         tokenizer.padding_side = padding_side
         model.train(was_training)
@@ -483,6 +487,7 @@ def evaluate(
     tokens = sum(g.num_tokens for g in generations)
     timing = {
         "generation_seconds": round(seconds, 3),
+        "prompt_tokens": sum(g.prompt_tokens for g in generations),
         "generated_tokens": tokens,
         "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else None,
         "cases": len(cases),

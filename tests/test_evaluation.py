@@ -265,9 +265,9 @@ def test_generate_replies_stops_at_stop_flags_cut_offs_and_keeps_the_order(tiny_
         model, tiny_tokenizer, prompts, batch_size=3, max_new_tokens=6, show_progress=False
     )
     assert replies == [
-        Generation("hello" + STOP, "stop", len(hello) + 1),
-        Generation(tiny_tokenizer.decode((hello * 10)[:6]), "length", 6),
-        Generation("hello", "eos", len(hello)),
+        Generation("hello" + STOP, "stop", len(hello) + 1, prompt_tokens=lengths[0]),
+        Generation(tiny_tokenizer.decode((hello * 10)[:6]), "length", 6, prompt_tokens=lengths[1]),
+        Generation("hello", "eos", len(hello), prompt_tokens=lengths[2]),
     ]
     assert model.seen[0][0, 0] == 0, "the shortest prompt comes first and is padded on the left"
     assert tiny_tokenizer.padding_side == "right", "the tokenizer's padding side is restored"
@@ -292,6 +292,7 @@ def test_the_tiny_random_model_end_to_end_is_judged_not_crashed(tiny_model, tiny
     assert report.summary["total"] == 6
     assert all(isinstance(r.passed, bool) and r.reason for r in report.results)
     assert report.timing["generated_tokens"] > 0 and report.timing["generation_seconds"] > 0
+    assert report.timing["prompt_tokens"] > 6 * 100  # the tools' TypeScript alone is longer
     assert len((tmp_path / "c.jsonl").read_text().splitlines()) == 6
 
 
