@@ -1,13 +1,11 @@
 """The environment has one source of truth: pyproject.toml. environment.yml must not drift."""
 
 import re
+import tomllib
 
-import pytest
 import yaml
 
 from diatool_utils.paths import REPO_ROOT
-
-tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 
 def _pins(requirements):
@@ -54,6 +52,11 @@ def test_installed_versions_match_the_pins():
     pins = _pins(_pyproject()["dependencies"])
     for name, pinned in pins.items():
         assert version(name) == pinned, f"{name} {version(name)} installed, {pinned} pinned"
+
+
+def test_python_range_is_what_the_pinned_stack_supports():
+    # trl 1.16.0, transformers 5.24.0 and matplotlib 3.11.2 declare Requires-Python >= 3.11.
+    assert _pyproject()["requires-python"].startswith(">=3.11")
 
 
 def test_make_setup_installs_cpu_torch_and_the_embedded_model():
