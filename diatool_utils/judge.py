@@ -28,22 +28,31 @@ What the rules can tell (and so what a score from them means):
   never required. When the reference reports none of the leaves (e.g. a time rephrased as
   "7 pm"), any non-empty text passes: the rule can't check meaning, only presence.
 - slot: "asks" = a question mark or a request phrase ("please provide", "could you", Korean
-  "알려 주세요" ...). "Names an argument" = a word of the argument's name (``recipient_email``
-  -> "recipient", "email") or a word of its description that no other parameter of the tool
-  uses, matched loosely (plural and possessive endings ignored). When the benchmark row lists
-  ``missing_arguments`` every one must be named. When they are *inferred* (the original
+  "알려 주세요" ...). "Names an argument" = a word that singles it out: from its name
+  (``recipient_email`` -> "recipient") or its description, minus words another parameter or
+  the function itself also uses and minus example values ("e.g. Lisbon"), matched loosely
+  (plural and possessive endings ignored; substrings for Korean). When the benchmark row
+  lists ``missing_arguments`` every one must be named. When they are *inferred* (the original
   benchmark has no such key, see :func:`infer_missing_arguments`) the set may include a value
   the user already gave in other words, so naming at least one suffices. When nothing can be
-  inferred, only "asks a question and makes no call" is checked.
-- relevance: a tool call fails; a claim of having acted ("I have booked", "successfully",
-  Korean "예약했습니다") fails; a decline phrase ("I can't", "not able", "죄송", "할 수 없습니다")
-  passes; asking for details ("please provide ...") without declining fails (it starts
-  slot-filling for a request no tool serves); any other reply passes as small talk.
+  inferred, only "asks a question and makes no call" is checked. A reply that claims to have
+  acted ("I have booked ...") fails; one that promises to ("I'll book it once ...") does not.
+- relevance: a tool call fails; a claim or promise of action ("I have booked", "successfully",
+  "I'll order it", Korean "예약했습니다") fails; a decline phrase ("I can't", "not able", "죄송",
+  "할 수 없습니다") passes; asking for details without declining ("what is the city?", "I need
+  the date", "I can play podcasts for you; ...") fails, since it starts slot-filling for a
+  request no tool serves; any other reply passes as small talk or a direct answer.
+
+Checked on the synthetic data (``synthetic.generate_eval`` / ``generate_pairs``): every one
+of the 199 gold eval turns passes, rendered and parsed back; the first rejected turn of
+Table-1 rows 5, 6, 8, 9 and 10 always fails (600 pairs, seed 2) and of row 7 (asks for too
+few values) 58 of 60.
 
 What the rules cannot tell: paraphrases and translations ("New York" vs "뉴욕" unless listed
 as acceptable; "female" vs "여자"), whether a completion distorts a value it does mention,
-whether a slot question re-asks a value the user already gave, and whether small talk is
-sensible. The phrase lists are English plus a few Korean endings; other languages get only the
+whether a slot question re-asks a value the user already gave, arguments told apart only by
+a stopword (``from_currency`` / ``to_currency``), synonyms absent from the schema ("payee"
+for ``recipient``), and whether small talk is sensible. The phrase lists are English plus a few Korean endings; other languages get only the
 structural checks (call / no call, question mark). For those judgements pass ``judge=`` to
 :func:`diatool_utils.evaluation.evaluate`: any callable ``judge(case, parsed) -> (bool, str)``
 with the signature of :func:`judge_case`, e.g. one that sends the benchmark's GPT-4 rubric
