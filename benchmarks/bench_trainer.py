@@ -354,7 +354,10 @@ def main() -> None:
                "wall_seconds": time.time() - started, "rows": rows}
     (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(summary, indent=1))
     (RESULTS_DIR / f"{stem}.md").write_text(f"{title}\n\n{table}\n")
-    plot(rows, options.turns, title, RESULTS_DIR / f"{stem}.png")
+    try:
+        plot(rows, options.turns, title, RESULTS_DIR / f"{stem}.png")
+    except ImportError as error:  # a bare GPU machine may lack matplotlib: keep the table and JSON
+        print(f"no plot: {error}")
     print(f"\n{title}\n\n{table}\n\nwrote {RESULTS_DIR / stem}.{{json,md,png}} in {time.time() - started:.0f} s")
 
 

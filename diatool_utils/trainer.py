@@ -22,6 +22,7 @@ Built on TRL 1.16.0's DPOTrainer, overriding only what the per-turn loss needs:
     _set_signature_columns_if_needed  our column names, so Trainer keeps them
     data collator                     DataCollatorForDiaToolPreference: pads turn_index with -1
     compute_ref_log_probs             reference log-probs per turn [B, T] instead of per sequence [B]
+                                      (used by TRL's precompute_ref_log_probs)
     _compute_loss                     TRL's fused-LM-head log-probs -> per-turn sums -> diatool_dpo_loss
 
 Everything else stays TRL's: the reference model (a separate model, the PEFT adapter disabled when
@@ -407,8 +408,8 @@ class DiaToolDPOTrainer(DPOTrainer):
         token_logps = token_logps[:, -shift_turn_index.size(1):]
         return per_turn_logps(token_logps, shift_turn_index, max_turns)
 
-    def _reference_turn_logps(self, model, inputs: dict, max_turns: int) -> torch.Tensor:
-        """Reference log-probs per turn, [2B, max_turns]: TRL's reference forward, summed per turn."""
+    def _reference_token_logps(self, model, inputs: dict) -> torch.Tensor:
+        """Reference per-token log-probs [2B, L-1], from TRL's reference forward (no gradient)."""
         adapter_context = contextlib.nullcontext()
         if self.ref_model is None and is_peft_model(self.model):
             # The reference is the PEFT model with its adapter disabled (or TRL's frozen "ref" adapter copy).
@@ -420,8 +421,7 @@ class DiaToolDPOTrainer(DPOTrainer):
             adapter_context,
             self.accelerator.autocast(),
         ):
-            outputs = model(**self._model_kwargs(inputs), labels=self._labels(inputs), fused_lm_head=True)
-        return self._turn_logps(outputs.log_probs, inputs["turn_index"], max_turns)
+            return model(**self._model_kwargs(inputs), labels=self._labels(inputs), fused_lm_head=True).log_probs
 
     def compute_ref_log_probs(self, model, inputs):
         """Reference log-probs of one padded batch, per turn: ([B, W], [B, W]) for chosen and rejected.
@@ -429,7 +429,8 @@ class DiaToolDPOTrainer(DPOTrainer):
         W is the widest trajectory (in turns) of the datasets prepared so far, so that every batch of a
         precomputed dataset has the same width; entries past a trajectory's own turns are 0 and ignored.
         """
-        return self._reference_turn_logps(model, inputs, self._ref_turns_width).chunk(2, dim=0)
+        token_logps = self._reference_token_logps(model, inputs)
+        return self._turn_logps(token_logps, inputs["turn_index"], self._ref_turns_width).chunk(2, dim=0)
 
     # -- the loss ---------------------------------------------------------------------------------
 
@@ -439,17 +440,20 @@ class DiaToolDPOTrainer(DPOTrainer):
         if self.aux_loss_enabled:
             model_kwargs["output_router_logits"] = True
         num_turns = inputs["num_turns"]  # [2B]
-        max_turns = int(num_turns.max())
 
-        # Policy: per-token log-probs from TRL's fused LM head (no [2B, L, V] logits), summed per turn.
+        # Per-token log-probs from TRL's fused LM head (no [2B, L, V] logits): policy, then reference.
         outputs = model(**model_kwargs, labels=self._labels(inputs), fused_lm_head=True)
-        turn_logps = self._turn_logps(outputs.log_probs, inputs["turn_index"], max_turns)  # [2B, T]
+        if not self.precompute_ref_logps:
+            ref_model = self.ref_model if self.ref_model is not None else self.model
+            ref_token_logps = self._reference_token_logps(ref_model, inputs)
 
+        # Summed per turn. The first host sync of the step comes only now, with both forwards queued.
+        max_turns = int(num_turns.max())
+        turn_logps = self._turn_logps(outputs.log_probs, inputs["turn_index"], max_turns)  # [2B, T]
         if self.precompute_ref_logps:
             ref_turn_logps = torch.cat([inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]])[:, :max_turns]
         else:
-            ref_model = self.ref_model if self.ref_model is not None else self.model
-            ref_turn_logps = self._reference_turn_logps(ref_model, inputs, max_turns)
+            ref_turn_logps = self._turn_logps(ref_token_logps, inputs["turn_index"], max_turns)
         turn_logratios = turn_logps - ref_turn_logps.to(turn_logps.device)  # lr_t, [2B, T]
 
         chosen_logratios, rejected_logratios = turn_logratios.chunk(2, dim=0)  # batch is [chosen, rejected]

@@ -220,6 +220,22 @@ def test_precomputed_reference_gives_the_same_loss(functionary_model, tmp_path):
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
 
 
+def test_evaluate_reports_the_loss_and_rewards_of_held_out_pairs(functionary_model, tmp_path):
+    model, tokenizer = functionary_model
+    trainer = DiaToolDPOTrainer(model, args=make_args(tmp_path, per_device_eval_batch_size=2),
+                                train_dataset=single_turn_pairs(), eval_dataset=multi_turn_pairs(),
+                                processing_class=tokenizer)
+    metrics = trainer.evaluate()
+    # Policy == reference before training: every reward is 0 and the loss is -log sigmoid(-beta * margin).
+    expected = -F.logsigmoid(torch.tensor(-trainer.args.beta * trainer.args.margin)).item()
+    assert metrics["eval_loss"] == pytest.approx(expected, rel=1e-5)
+    assert metrics["eval_rewards/margins"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics["eval_turns/chosen"] == pytest.approx(2.0)  # (3 + 2 + 1 + 2) / 4
+    assert trainer.pair_reports["eval"].kept == 4
+    held_out = trainer.evaluate(eval_dataset=single_turn_pairs())  # a list passed later is prepared too
+    assert held_out["eval_turns/chosen"] == pytest.approx(1.0)
+
+
 def test_reference_is_a_frozen_copy_with_the_functionary_rows(tiny_model, tiny_tokenizer, tmp_path):
     rows_before = tiny_model.get_input_embeddings().weight.shape[0]
     trainer = DiaToolDPOTrainer(tiny_model, args=make_args(tmp_path), train_dataset=single_turn_pairs(),
@@ -245,6 +261,7 @@ def test_lora_without_ref_model_uses_the_disabled_adapter_as_reference(functiona
     batch = first_batch(trainer)
     ref_chosen, ref_rejected = trainer.compute_ref_log_probs(trainer.model, batch)
     with torch.no_grad():
+        base = base.to(batch["input_ids"].device)
         logits = base(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
     token_logps = logits.log_softmax(-1).gather(-1, batch["input_ids"][:, 1:, None]).squeeze(-1)
     turn_index = batch["turn_index"][:, 1:]
@@ -386,6 +403,7 @@ def test_nll_on_chosen_adds_the_mean_chosen_token_nll(functionary_model, tmp_pat
                                            loss_weights=[1.0, 0.5]))
     batch = first_batch(plain)
     with torch.no_grad():
+        model = model.to(batch["input_ids"].device)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:3, :-1]
         token_logps = logits.log_softmax(-1).gather(-1, batch["input_ids"][:3, 1:, None]).squeeze(-1)
         nll = -token_logps[batch["turn_index"][:3, 1:] >= 0].mean()

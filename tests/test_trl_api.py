@@ -83,9 +83,15 @@ def test_trl_helpers_we_import_keep_their_signatures():
     assert padded.tolist() == [[1, 2, 3], [4, -1, -1]]
 
 
-def test_fused_lm_head_returns_shifted_token_logprobs_zero_where_unscored(tiny_model):
-    input_ids = torch.randint(0, 1000, (2, 7))
-    labels = input_ids.masked_fill(torch.tensor([[1, 1, 0, 0, 0, 1, 1], [1, 0, 0, 0, 0, 0, 0]]).bool(), -100)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # CUDA takes TRL's Triton (compact) path
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fused_lm_head_returns_shifted_token_logprobs_zero_where_unscored(tiny_model, device):
+    tiny_model.to(device)
+    input_ids = torch.randint(0, 1000, (2, 7), device=device)
+    unscored = torch.tensor([[1, 1, 0, 0, 0, 1, 1], [1, 0, 0, 0, 0, 0, 0]], device=device).bool()
+    labels = input_ids.masked_fill(unscored, -100)
     with torch.no_grad():
         expected = tiny_model(input_ids=input_ids).logits[:, :-1].log_softmax(-1)
     expected = expected.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
