@@ -224,8 +224,8 @@ def _ensure_functionary_tokens(tokenizer: PreTrainedTokenizerBase, model, role: 
 
 
 def _check_lm_head(model) -> None:
-    # TRL 1.16's fused LM head reads lm_head.weight / .bias directly; PEFT's trainable-token wrapper (what
-    # trainable_token_indices puts on a tied lm_head) has no .bias, and its rows would not train through it.
+    # TRL 1.16's fused LM head reads lm_head.weight and lm_head.bias directly; PEFT's trainable-token wrapper
+    # (what trainable_token_indices puts on a tied lm_head) has no .bias, so the first step would crash.
     head = model.get_output_embeddings()
     if type(head).__name__ == "TrainableTokensWrapper":
         raise ValueError(

@@ -247,6 +247,12 @@ def test_reference_is_a_frozen_copy_with_the_functionary_rows(tiny_model, tiny_t
     assert trainer.ref_model.get_input_embeddings().weight.shape[0] == len(tiny_tokenizer)
 
 
+def test_a_model_name_loads_the_model_and_its_tokenizer(tmp_path):
+    trainer = DiaToolDPOTrainer("tiny-random", args=make_args(tmp_path), train_dataset=single_turn_pairs())
+    assert trainer.processing_class.convert_tokens_to_ids("<|stop|>") < trainer.model.get_input_embeddings().num_embeddings
+    assert trainer.ref_model is not None and trainer.pair_reports["train"].kept == 3
+
+
 def test_lora_without_ref_model_uses_the_disabled_adapter_as_reference(functionary_model, tmp_path):
     from peft import LoraConfig
 
