@@ -20,6 +20,7 @@ Memory, per process, over the timed steps only:
     flock /tmp/heavy.lock python benchmarks/bench_trainer.py                      # embedded model, ~10 min on CPU
     MODEL_NAME=tiny-random python benchmarks/bench_trainer.py --steps 2            # a quick check
     python benchmarks/bench_trainer.py --random-init                               # SmolLM2 shape, random weights
+    flock /tmp/heavy.lock python benchmarks/bench_trainer.py --paired 6 --turns 2 8  # TRL and DiaTool alternating
 
 Writes benchmarks/results/bench_trainer_<device>_<model>.{json,md,png} and prints the Markdown table.
 """
@@ -254,6 +255,65 @@ def measure(implementation: str, turns: int, model_name: str, steps: int, warmup
 
 
 # ---------------------------------------------------------------------------------------------
+# Paired timing: TRL and DiaTool alternate in one process, so drift from other processes cancels
+# ---------------------------------------------------------------------------------------------
+
+def paired(model_name: str, turns_list: list[int], repeats: int, random_init: bool) -> list[dict]:
+    """Forward + backward of the same batch (no optimizer), alternating TRL and DiaTool, `repeats` times each.
+
+    On a shared machine the load changes from one minute to the next; alternating step by step puts
+    both implementations under the same load, so the ratio is much steadier than across processes.
+    """
+    import torch
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    from diatool_utils.templating import add_functionary_tokens
+    from diatool_utils.trainer import DiaToolDPOConfig, DiaToolDPOTrainer
+
+    model, tokenizer = load_model(model_name, random_init)
+    add_functionary_tokens(tokenizer, model)
+    cuda = torch.cuda.is_available()
+    settings = dict(output_dir=tempfile.mkdtemp(prefix="bench_trainer_"), per_device_train_batch_size=1,
+                    bf16=cuda, gradient_checkpointing=False, report_to=[], disable_tqdm=True)
+    trl_tokenizer = copy.deepcopy(tokenizer)
+    trl_tokenizer.eos_token = "<|stop|>"
+    rows = []
+    for turns in turns_list:
+        pairs = [benchmark_pair(turns)]
+        trainers = {
+            "trl": DPOTrainer(copy.deepcopy(model), ref_model=copy.deepcopy(model), args=DPOConfig(**settings),
+                              train_dataset=Dataset.from_list(trl_rows(pairs)), processing_class=trl_tokenizer),
+            "diatool": DiaToolDPOTrainer(copy.deepcopy(model), ref_model=copy.deepcopy(model),
+                                         args=DiaToolDPOConfig(**settings), train_dataset=pairs,
+                                         processing_class=tokenizer),
+        }
+        times = {name: [] for name in trainers}
+        for repeat in range(repeats + 1):  # the first round warms up
+            order = list(trainers) if repeat % 2 == 0 else list(trainers)[::-1]
+            for name in order:
+                trainer = trainers[name]
+                trainer.model.train()
+                batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[0]]))
+                if cuda:
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                trainer.compute_loss(trainer.model, batch).backward()
+                if cuda:
+                    torch.cuda.synchronize()
+                if repeat:
+                    times[name].append(time.perf_counter() - start)
+                trainer.model.zero_grad(set_to_none=True)
+        ratios = sorted(d / t for d, t in zip(times["diatool"], times["trl"], strict=True))
+        rows.append({"turns": turns, "trl_seconds": times["trl"], "diatool_seconds": times["diatool"],
+                     "ratio_median": ratios[len(ratios) // 2]})
+        print(f"paired {turns} turns: DiaTool / TRL forward+backward time, median of {repeats} pairs: "
+              f"{rows[-1]['ratio_median']:.3f}", flush=True)
+        del trainers
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
 # The whole run: one process per measurement, a table, a JSON file and a plot
 # ---------------------------------------------------------------------------------------------
 
@@ -318,6 +378,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="pairs per step (2x as many sequences)")
     parser.add_argument("--random-init", action="store_true",
                         help="the model's architecture with random weights (for machines without the weights)")
+    parser.add_argument("--paired", type=int, metavar="REPEATS", default=0,
+                        help="instead: alternate TRL and DiaTool forward+backward in one process, REPEATS times")
     parser.add_argument("--worker", nargs=2, metavar=("IMPLEMENTATION", "TURNS"), help=argparse.SUPPRESS)
     options = parser.parse_args()
 
@@ -328,6 +390,26 @@ def main() -> None:
         return
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    if options.paired:
+        started = time.time()
+        rows = paired(options.model, options.turns, options.paired, options.random_init)
+        stem = "bench_trainer_paired_{}_{}".format("cuda" if "CPU" not in device_name() else "cpu",
+                                                   options.model.replace("/", "_"))
+        lines = ["| turns | TRL s (median) | DiaTool s (median) | DiaTool / TRL (median of paired ratios) |",
+                 "|---:|---:|---:|---:|"]
+        for row in rows:
+            trl, ours = sorted(row["trl_seconds"]), sorted(row["diatool_seconds"])
+            lines.append(f"| {row['turns']} | {trl[len(trl) // 2]:.3f} | {ours[len(ours) // 2]:.3f} "
+                         f"| {row['ratio_median']:.3f} |")
+        title = (f"{options.model} on {device_name()}: forward + backward of one pair, TRL and DiaTool "
+                 f"alternating in one process, {options.paired} rounds after 1 warm-up")
+        table = "\n".join(lines)
+        (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(
+            {"title": title, "command": " ".join(sys.argv), "wall_seconds": time.time() - started, "rows": rows},
+            indent=1))
+        (RESULTS_DIR / f"{stem}.md").write_text(f"{title}\n\n{table}\n")
+        print(f"\n{title}\n\n{table}")
+        return
     started, rows = time.time(), []
     for turns in options.turns:
         for implementation in IMPLEMENTATIONS:  # interleaved, so slow drift hits every implementation
