@@ -35,6 +35,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -363,7 +364,7 @@ def plot(rows: list[dict], turns_list: list[int], title: str, path: Path) -> Non
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     ax_time.legend()
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle("\n".join(textwrap.wrap(title, 120)), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
