@@ -65,7 +65,7 @@ def _embedded_gguf_dir() -> Path:
 def embedded_checkpoint() -> Path:
     """Path of the embedded model as a plain safetensors checkpoint, converting it on first use."""
     target = cache_dir() / EMBEDDED_MODEL
-    if (target / "model.safetensors").is_file() and (target / "tokenizer_config.json").is_file():
+    if _is_complete(target):
         return target
     gguf_dir = _embedded_gguf_dir()
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=EMBEDDED_GGUF_FILE)
@@ -76,9 +76,17 @@ def embedded_checkpoint() -> Path:
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(gguf_model.state_dict())
     model.generation_config = gguf_model.generation_config
-    # Write to a temporary folder and rename, so an interrupted conversion never looks complete.
+    return _save_checkpoint(model, tokenizer, target)
+
+
+def _is_complete(folder: Path) -> bool:
+    return (folder / "model.safetensors").is_file() and (folder / "tokenizer_config.json").is_file()
+
+
+def _save_checkpoint(model, tokenizer, target: Path) -> Path:
+    """Save to a temporary folder, then rename: an interrupted save never looks complete."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_MODEL}-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     shutil.rmtree(target, ignore_errors=True)
@@ -89,16 +97,9 @@ def embedded_checkpoint() -> Path:
 def tiny_checkpoint() -> Path:
     """The tiny random model saved once as a checkpoint, so it loads like any other (4-bit too)."""
     target = cache_dir() / TINY_MODEL
-    if (target / "model.safetensors").is_file() and (target / "tokenizer_config.json").is_file():
+    if _is_complete(target):
         return target
-    model, tokenizer = tiny_model_and_tokenizer()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{TINY_MODEL}-", dir=target.parent))
-    model.save_pretrained(staging, safe_serialization=True)
-    tokenizer.save_pretrained(staging)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
-    return target
+    return _save_checkpoint(*tiny_model_and_tokenizer(), target)
 
 
 def resolve_model_path(name_or_path: str) -> str:
