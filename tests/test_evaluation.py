@@ -11,10 +11,12 @@ from diatool_utils.evaluation import (
     BenchmarkFormatError,
     EvalReport,
     Generation,
+    build_prompt,
     cases_from_dialogs,
     comparison_table,
     evaluate,
     generate_replies,
+    generate_replies_sharing_prefix,
     gold_generation,
     load_dialog_benchmark,
     plot_accuracy,
@@ -145,7 +147,9 @@ def scripted_report(monkeypatch, tmp_path, tiny_model, tiny_tokenizer):
         return [Generation(text, finish, num_tokens=10) for text, finish in SCRIPTED]
 
     monkeypatch.setattr(evaluation, "generate_replies", fake_generate)
-    return evaluate(tiny_model, tiny_tokenizer, SMALL, output_path=tmp_path / "out" / "cases.jsonl")
+    return evaluate(
+        tiny_model, tiny_tokenizer, SMALL, output_path=tmp_path / "out" / "cases.jsonl", share_prefix=False
+    )
 
 
 def test_scripted_replies_are_judged_one_by_one(scripted_report):
@@ -271,6 +275,27 @@ def test_generate_replies_stops_at_stop_flags_cut_offs_and_keeps_the_order(tiny_
     ]
     assert model.seen[0][0, 0] == 0, "the shortest prompt comes first and is padded on the left"
     assert tiny_tokenizer.padding_side == "right", "the tokenizer's padding side is restored"
+
+
+def test_sharing_each_dialogs_cached_prefix_gives_the_same_replies_reading_fewer_tokens(
+    tiny_model, tiny_tokenizer
+):
+    templating.add_functionary_tokens(tiny_tokenizer, tiny_model)
+    prompts = [build_prompt(case) for case in load_dialog_benchmark(SMALL)]
+    tokens_read = []
+    tiny_model.model.register_forward_pre_hook(
+        lambda module, args, kwargs: tokens_read.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    one_by_one = generate_replies(
+        tiny_model, tiny_tokenizer, prompts, batch_size=1, max_new_tokens=5, show_progress=False
+    )
+    read_one_by_one, tokens_read[:] = sum(tokens_read), []
+    shared = generate_replies_sharing_prefix(
+        tiny_model, tiny_tokenizer, prompts, max_new_tokens=5, show_progress=False
+    )
+    assert shared == one_by_one
+    # Two dialogs of three turns: each history is read about once instead of three times.
+    assert sum(tokens_read) < read_one_by_one / 1.8
 
 
 def test_generate_replies_needs_the_functionary_tokens(tiny_model, tiny_tokenizer):
