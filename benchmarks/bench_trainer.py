@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import platform
 import subprocess
@@ -305,11 +306,14 @@ def paired(model_name: str, turns_list: list[int], repeats: int, random_init: bo
                 if repeat:
                     times[name].append(time.perf_counter() - start)
                 trainer.model.zero_grad(set_to_none=True)
-        ratios = sorted(d / t for d, t in zip(times["diatool"], times["trl"], strict=True))
+        # Whichever runs second in a round is faster (warm allocator and caches); the order alternates, so
+        # the geometric mean of the per-round ratios over an even number of rounds cancels that effect.
+        ratios = [d / t for d, t in zip(times["diatool"], times["trl"], strict=True)]
+        geometric_mean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
         rows.append({"turns": turns, "trl_seconds": times["trl"], "diatool_seconds": times["diatool"],
-                     "ratio_median": ratios[len(ratios) // 2]})
-        print(f"paired {turns} turns: DiaTool / TRL forward+backward time, median of {repeats} pairs: "
-              f"{rows[-1]['ratio_median']:.3f}", flush=True)
+                     "ratios": ratios, "ratio_geometric_mean": geometric_mean})
+        print(f"paired {turns} turns: DiaTool / TRL forward+backward time, geometric mean of {repeats} "
+              f"rounds: {geometric_mean:.3f} (per round: {', '.join(f'{r:.2f}' for r in ratios)})", flush=True)
         del trainers
     return rows
 
@@ -379,8 +383,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="pairs per step (2x as many sequences)")
     parser.add_argument("--random-init", action="store_true",
                         help="the model's architecture with random weights (for machines without the weights)")
-    parser.add_argument("--paired", type=int, metavar="REPEATS", default=0,
-                        help="instead: alternate TRL and DiaTool forward+backward in one process, REPEATS times")
+    parser.add_argument("--paired", type=int, metavar="ROUNDS", default=0,
+                        help="instead: alternate TRL and DiaTool forward+backward in one process for ROUNDS "
+                             "rounds (even: the order alternates)")
     parser.add_argument("--worker", nargs=2, metavar=("IMPLEMENTATION", "TURNS"), help=argparse.SUPPRESS)
     options = parser.parse_args()
 
@@ -396,12 +401,14 @@ def main() -> None:
         rows = paired(options.model, options.turns, options.paired, options.random_init)
         stem = "bench_trainer_paired_{}_{}".format("cuda" if "CPU" not in device_name() else "cpu",
                                                    options.model.replace("/", "_"))
-        lines = ["| turns | TRL s (median) | DiaTool s (median) | DiaTool / TRL (median of paired ratios) |",
-                 "|---:|---:|---:|---:|"]
+        lines = ["| turns | TRL s (median) | DiaTool s (median) | DiaTool / TRL (geometric mean of round ratios) "
+                 "| round ratios, DiaTool first / TRL first |", "|---:|---:|---:|---:|---|"]
         for row in rows:
             trl, ours = sorted(row["trl_seconds"]), sorted(row["diatool_seconds"])
+            first = ", ".join(f"{r:.2f}" for r in row["ratios"][0::2])
+            second = ", ".join(f"{r:.2f}" for r in row["ratios"][1::2])
             lines.append(f"| {row['turns']} | {trl[len(trl) // 2]:.3f} | {ours[len(ours) // 2]:.3f} "
-                         f"| {row['ratio_median']:.3f} |")
+                         f"| {row['ratio_geometric_mean']:.3f} | {first} / {second} |")
         title = (f"{options.model} on {device_name()}: forward + backward of one pair, TRL and DiaTool "
                  f"alternating in one process, {options.paired} rounds after 1 warm-up")
         table = "\n".join(lines)
