@@ -208,6 +208,13 @@ def test_the_report_is_written_as_jsonl_and_markdown(scripted_report, tmp_path):
     assert saved["summary"] == scripted_report.summary
 
 
+def test_a_reply_ended_by_eos_instead_of_stop_fails_before_the_judge():
+    cases = load_dialog_benchmark(SMALL)[2:3]  # relevance: "Sorry, I can't" would pass the rules
+    [result] = score_replies(cases, [Generation("all\n<|content|>Sorry, I can't book flights.", "eos", 9)])
+    assert (result.passed, result.reason) == (False, "ended with the eos token instead of <|stop|>")
+    assert result.parsed["content"] == "Sorry, I can't book flights."
+
+
 def test_a_custom_judge_replaces_the_rules_and_its_errors_fail_the_case():
     cases = load_dialog_benchmark(SMALL)[:2]
     generations = [Generation("all\n<|content|>hi" + STOP, "stop", num_tokens=3)] * 2
