@@ -450,6 +450,16 @@ class EvalReport:
         Path(f"{stem}.summary.md").write_text(self.to_markdown() + "\n", encoding="utf-8")
         return output_path
 
+    @classmethod
+    def read(cls, output_path: str | Path) -> EvalReport:
+        """The report ``write`` saved: every case from the JSONL, the timing from the summary beside it."""
+        output_path = Path(output_path)
+        results = [CaseResult(**json.loads(line))
+                   for line in output_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        summary = Path(f"{output_path.with_suffix('')}.summary.json")
+        timing = json.loads(summary.read_text(encoding="utf-8")).get("timing", {}) if summary.is_file() else {}
+        return cls(results, timing)
+
 
 def comparison_table(reports: dict[str, EvalReport | dict]) -> str:
     """The paper's layout: one row per model, accuracy per type, micro and macro averages."""

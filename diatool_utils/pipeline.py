@@ -1,9 +1,12 @@
 """The whole recipe of notebook 04 as functions: QLoRA SFT -> evaluate -> DiaTool-DPO -> evaluate.
 
     recipe = Recipe(model_name="smollm2-135m")
-    sft_dir = train_sft(recipe, "runs/demo")               # LoRA (+ Functionary token rows), merged
-    dpo_dir = train_dpo(recipe, sft_dir, "runs/demo")      # a fresh LoRA; reference = the SFT model
-    report = evaluate_checkpoint(dpo_dir, recipe)
+    sft = train_sft(recipe, "runs/demo")                   # LoRA (+ Functionary token rows), merged
+    dpo = train_dpo(recipe, sft.path, "runs/demo")         # a fresh LoRA; reference = the SFT model
+    report = evaluate_checkpoint(dpo.path, recipe)
+
+Each stage keeps a record of the settings that produced it; ``reuse=True`` skips a stage whose
+saved result matches (a restarted runtime, or ablations sharing one SFT model).
 
 Why the SFT adapter is merged before DPO: SFT trains the rows of the four new Functionary
 tokens (they start as one shared mean embedding), and TRL's fused LM head can't train through
@@ -15,6 +18,7 @@ then starts a fresh LoRA on top, so "adapter disabled" is exactly the SFT model:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -25,7 +29,7 @@ import torch
 from peft import LoraConfig, PeftModel
 from transformers import TrainingArguments
 
-from .evaluation import EvalReport, evaluate
+from .evaluation import EvalReport, evaluate, load_dialog_benchmark
 from .models import load_model_and_tokenizer
 from .paths import DATA_DIR
 from .sft import attach_lora, sft_trainer
@@ -53,12 +57,12 @@ class Recipe:
     seed: int = 0
     # SFT
     sft_data: str = str(DATA_DIR / "sft.jsonl")
-    sft_steps: int = 100
+    sft_steps: int = 120
     sft_batch_size: int = 4
     sft_learning_rate: float = 5e-4
     # DiaTool-DPO
     dpo_data: str = str(DATA_DIR / "dpo_pairs.jsonl")
-    dpo_steps: int = 60
+    dpo_steps: int = 40
     dpo_batch_size: int = 2
     dpo_learning_rate: float = 5e-5
     beta: float = 0.5
@@ -84,12 +88,84 @@ def read_jsonl(path, limit: int | None = None, seed: int = 0) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
-def _training_arguments(out: Path, steps: int, batch: int, lr: float, seed: int) -> dict:
+def _training_arguments(out: Path, steps: int, batch: int, lr: float, seed: int, **extra) -> dict:
     on_gpu = torch.cuda.is_available()
     return dict(output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
                 warmup_steps=max(1, steps // 10), lr_scheduler_type="cosine", logging_steps=max(1, steps // 20),
                 save_strategy="no", report_to=[], seed=seed, bf16=on_gpu, use_cpu=not on_gpu,
-                disable_tqdm=True)
+                disable_tqdm=True, **extra)
+
+
+# ------------------------------------------------------------------ finished stages, kept and reused
+#
+# Each stage writes a record beside its output: the settings that produced it (its *key*), its
+# training log and its wall time. With ``reuse=True`` a stage whose record has the same key is not
+# run again: a restarted Colab runtime, or the ablations that share one SFT model, pick it up.
+
+SFT_KEY_FIELDS = ("model_name", "quantization", "lora_r", "lora_alpha", "max_length", "seed",
+                  "sft_steps", "sft_batch_size", "sft_learning_rate")
+DPO_KEY_FIELDS = ("dpo_steps", "dpo_batch_size", "dpo_learning_rate", "beta", "gamma", "margin",
+                  "nll_weight", "ablation")
+EVAL_KEY_FIELDS = ("eval_limit", "max_new_tokens")
+
+
+@dataclass
+class Stage:
+    """What a training stage left behind: the merged checkpoint, its log history and wall time."""
+
+    path: Path
+    history: list[dict]
+    seconds: float
+    reused: bool = False
+
+
+def file_digest(path) -> str:
+    """sha256 of a file (data files are keyed by content, not by where the clone lives)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def stage_key(recipe: Recipe, stage: str, limit: int | None = None, upstream: str | None = None) -> dict:
+    """The settings a stage's result depends on. ``upstream``: the key digest of the model it starts from."""
+    names = {"sft": SFT_KEY_FIELDS, "dpo": DPO_KEY_FIELDS, "eval": EVAL_KEY_FIELDS}[stage]
+    key = {name: getattr(recipe, name) for name in names}
+    data = {"sft": recipe.sft_data, "dpo": recipe.dpo_data, "eval": recipe.eval_data}[stage]
+    key.update(stage=stage, data_sha256=file_digest(data), limit=limit, upstream=upstream)
+    return key
+
+
+def key_digest(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def read_record(record: Path, key: dict) -> dict | None:
+    """The saved record if it exists and was written for ``key``; else None (and says why)."""
+    if not record.is_file():
+        return None
+    saved = json.loads(record.read_text(encoding="utf-8"))
+    changed = sorted(k for k in set(key) | set(saved.get("key", {})) if saved.get("key", {}).get(k) != key.get(k))
+    if changed:
+        print(f"{record}: settings changed ({', '.join(changed)}); running this stage again")
+        return None
+    return saved
+
+
+def write_record(record: Path, key: dict, **payload) -> None:
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"key": key, **payload}, indent=1) + "\n", encoding="utf-8")
+
+
+def _finished_stage(folder: Path, key: dict) -> Stage | None:
+    saved = read_record(folder / "stage.json", key)
+    if saved is None or not (folder / "merged" / "model.safetensors").is_file():
+        return None
+    print(f"reusing {folder / 'merged'}: trained earlier in {saved['seconds'] / 60:.1f} min with the same settings")
+    return Stage(folder / "merged", saved["history"], saved["seconds"], reused=True)
+
+
+def _stage_digest(folder) -> str | None:
+    """The key digest of the stage that wrote checkpoint ``folder`` (None for a model not made here)."""
+    record = Path(folder).parent / "stage.json"
+    return key_digest(json.loads(record.read_text())["key"]) if record.is_file() else None
 
 
 def merge_adapter(base_name: str, adapter_dir: Path, out: Path) -> Path:
@@ -102,21 +178,28 @@ def merge_adapter(base_name: str, adapter_dir: Path, out: Path) -> Path:
     return out
 
 
-def train_sft(recipe: Recipe, run_dir, limit: int | None = None) -> tuple[Path, list[dict]]:
-    """QLoRA SFT on assistant turns; returns (merged checkpoint folder, log history)."""
-    run_dir = Path(run_dir)
+def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = False) -> Stage:
+    """QLoRA SFT on assistant turns, merged into a plain checkpoint at ``run_dir/sft/merged``."""
+    folder = Path(run_dir) / "sft"
+    key = stage_key(recipe, "sft", limit)
+    if reuse and (done := _finished_stage(folder, key)):
+        return done
+    start = time.perf_counter()
     torch.manual_seed(recipe.seed)
     model, tokenizer = load_model_and_tokenizer(recipe.model_name, quantization=recipe.quantization)
     model = attach_lora(model, tokenizer, r=recipe.lora_r, alpha=recipe.lora_alpha)
-    args = TrainingArguments(**_training_arguments(run_dir / "sft", recipe.sft_steps, recipe.sft_batch_size,
-                                                   recipe.sft_learning_rate, recipe.seed))
+    # batches of similar length waste less compute on padding (SFT rows run 100-700 tokens)
+    args = TrainingArguments(**_training_arguments(folder, recipe.sft_steps, recipe.sft_batch_size,
+                                                   recipe.sft_learning_rate, recipe.seed,
+                                                   train_sampling_strategy="group_by_length"))
     rows = read_jsonl(recipe.sft_data, limit, recipe.seed)
     trainer = sft_trainer(model, tokenizer, rows, args, max_length=recipe.max_length)
     trainer.train()
-    adapter_dir = run_dir / "sft" / "adapter"
-    model.save_pretrained(adapter_dir)
-    merged = merge_adapter(recipe.model_name, adapter_dir, run_dir / "sft" / "merged")
-    return merged, trainer.state.log_history
+    model.save_pretrained(folder / "adapter")
+    merged = merge_adapter(recipe.model_name, folder / "adapter", folder / "merged")
+    seconds = time.perf_counter() - start
+    write_record(folder / "stage.json", key, history=trainer.state.log_history, seconds=seconds)
+    return Stage(merged, trainer.state.log_history, seconds)
 
 
 def dpo_config(recipe: Recipe, out: Path) -> DiaToolDPOConfig:
@@ -131,38 +214,47 @@ def dpo_config(recipe: Recipe, out: Path) -> DiaToolDPOConfig:
     )
 
 
-def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None) -> tuple[Path, list[dict]]:
-    """DiaTool-DPO with a fresh LoRA on the (4-bit) SFT model; returns (merged folder, log history)."""
-    run_dir = Path(run_dir) / f"dpo-{recipe.ablation}"
+def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse: bool = False) -> Stage:
+    """DiaTool-DPO with a fresh LoRA on the (4-bit) SFT model, merged at ``run_dir/dpo-<ablation>/merged``."""
+    folder = Path(run_dir) / f"dpo-{recipe.ablation}"
+    key = stage_key(recipe, "dpo", limit, upstream=_stage_digest(sft_dir) or str(sft_dir))
+    if reuse and (done := _finished_stage(folder, key)):
+        return done
+    start = time.perf_counter()
     torch.manual_seed(recipe.seed)
     model, tokenizer = load_model_and_tokenizer(str(sft_dir), quantization=recipe.quantization)
     peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=0.0,
                              target_modules="all-linear", task_type="CAUSAL_LM")
     pairs = read_jsonl(recipe.dpo_data, limit, recipe.seed)
-    trainer = DiaToolDPOTrainer(model, args=dpo_config(recipe, run_dir), train_dataset=pairs,
+    trainer = DiaToolDPOTrainer(model, args=dpo_config(recipe, folder), train_dataset=pairs,
                                 processing_class=tokenizer, peft_config=peft_config)
     trainer.train()
-    adapter_dir = run_dir / "adapter"
-    trainer.model.save_pretrained(adapter_dir)
-    merged = merge_adapter(str(sft_dir), adapter_dir, run_dir / "merged")
-    return merged, trainer.state.log_history
+    trainer.model.save_pretrained(folder / "adapter")
+    merged = merge_adapter(str(sft_dir), folder / "adapter", folder / "merged")
+    seconds = time.perf_counter() - start
+    write_record(folder / "stage.json", key, history=trainer.state.log_history, seconds=seconds)
+    return Stage(merged, trainer.state.log_history, seconds)
 
 
-def evaluate_checkpoint(folder, recipe: Recipe, output_path=None) -> EvalReport:
-    """Load a merged checkpoint and run the Call / Completion / Slot / Relevance evaluation."""
+def evaluate_checkpoint(folder, recipe: Recipe, output_path=None, reuse: bool = False) -> EvalReport:
+    """Load a merged checkpoint and run the Call / Completion / Slot / Relevance evaluation.
+
+    With ``reuse`` and an ``output_path`` written earlier for the same checkpoint and settings, the
+    saved cases are read back instead of generating again.
+    """
+    key = stage_key(recipe, "eval", upstream=_stage_digest(folder) or str(folder))
+    record = Path(f"{Path(output_path).with_suffix('')}.key.json") if output_path else None
+    if reuse and record and read_record(record, key) and Path(output_path).is_file():
+        print(f"reusing {output_path}: evaluated earlier with the same checkpoint and settings")
+        return EvalReport.read(output_path)
+    start = time.perf_counter()
     model, tokenizer = load_model_and_tokenizer(str(folder))
     model.eval()
-    cases = recipe.eval_data
-    if recipe.eval_limit:
-        from .evaluation import load_dialog_benchmark
-
-        cases = load_dialog_benchmark(cases)[: recipe.eval_limit]
-    return evaluate(model, tokenizer, cases, batch_size=recipe.eval_batch_size,
-                    max_new_tokens=recipe.max_new_tokens, output_path=output_path, show_progress=False)
-
-
-def timed(fn, *args, **kwargs):
-    """(result, seconds) of one call."""
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
+    cases = load_dialog_benchmark(recipe.eval_data)[: recipe.eval_limit or None]
+    report = evaluate(model, tokenizer, cases, batch_size=recipe.eval_batch_size,
+                      max_new_tokens=recipe.max_new_tokens, show_progress=False)
+    report.timing["wall_seconds"] = round(time.perf_counter() - start, 1)  # loading included
+    if output_path:
+        report.write(output_path)
+        write_record(record, key)
+    return report

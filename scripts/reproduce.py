@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from diatool_utils.evaluation import comparison_table, plot_accuracy  # noqa: E402
-from diatool_utils.pipeline import ABLATIONS, Recipe, evaluate_checkpoint, timed, train_dpo, train_sft  # noqa: E402
+from diatool_utils.pipeline import ABLATIONS, Recipe, evaluate_checkpoint, train_dpo, train_sft  # noqa: E402
 
 SMOKE = dict(model_name="tiny-random", sft_steps=2, dpo_steps=2, eval_limit=6, max_new_tokens=8, max_length=512)
 LABELS = {"full": "SFT + DiaTool-DPO", "no_psi": "w/o psi", "no_margin": "w/o margin",
@@ -44,6 +44,8 @@ def parse_args(argv):
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--ablations", nargs="+", default=["full"], choices=sorted(ABLATIONS))
     parser.add_argument("--smoke", action="store_true", help="tiny random model, a few steps")
+    parser.add_argument("--reuse", action="store_true",
+                        help="skip stages already finished in --out with the same settings (e.g. notebook 04's run)")
     parser.add_argument("--sft-limit", type=int, default=None, help="use only this many SFT rows")
     parser.add_argument("--dpo-limit", type=int, default=None, help="use only this many pairs")
     for f in fields(Recipe):
@@ -72,6 +74,12 @@ def plot_curves(histories: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def timed_eval(folder, recipe: Recipe, output_path: Path, reuse: bool) -> tuple:
+    """(report, seconds); a reused evaluation reports the wall time measured when it ran."""
+    report = evaluate_checkpoint(folder, recipe, output_path, reuse=reuse)
+    return report, report.timing["wall_seconds"]
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     overrides = {f.name: getattr(args, f.name) for f in fields(Recipe) if getattr(args, f.name, None) is not None}
@@ -80,17 +88,17 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.json").write_text(recipe.to_json())
 
-    (sft_dir, sft_history), sft_seconds = timed(train_sft, recipe, out, args.sft_limit)
-    reports, seconds = {}, {"SFT train": sft_seconds}
-    reports["SFT only"], seconds["SFT eval"] = timed(evaluate_checkpoint, sft_dir, recipe, out / "eval_sft.jsonl")
-    histories = {"SFT": sft_history}
+    reuse = args.reuse
+    sft = train_sft(recipe, out, args.sft_limit, reuse=reuse)
+    reports, seconds, histories = {}, {"SFT train": sft.seconds}, {"SFT": sft.history}
+    reports["SFT only"], seconds["SFT eval"] = timed_eval(sft.path, recipe, out / "eval_sft.jsonl", reuse)
     for ablation in args.ablations:
         variant = Recipe(**{**recipe.__dict__, "ablation": ablation})
-        (dpo_dir, history), seconds[f"{ablation} train"] = timed(train_dpo, variant, sft_dir, out, args.dpo_limit)
+        dpo = train_dpo(variant, sft.path, out, args.dpo_limit, reuse=reuse)
         label = LABELS[ablation]
-        reports[label], seconds[f"{ablation} eval"] = timed(evaluate_checkpoint, dpo_dir, variant,
-                                                            out / f"eval_{ablation}.jsonl")
-        histories[label] = history
+        seconds[f"{ablation} train"], histories[label] = dpo.seconds, dpo.history
+        reports[label], seconds[f"{ablation} eval"] = timed_eval(dpo.path, variant, out / f"eval_{ablation}.jsonl",
+                                                                 reuse)
 
     table = comparison_table(reports)
     timing = "\n".join(f"| {name} | {s / 60:.1f} min |" for name, s in seconds.items())

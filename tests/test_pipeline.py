@@ -6,7 +6,7 @@ import runpy
 import pytest
 
 from diatool_utils.paths import REPO_ROOT
-from diatool_utils.pipeline import ABLATIONS, Recipe, dpo_config
+from diatool_utils.pipeline import ABLATIONS, Recipe, dpo_config, read_record, stage_key, write_record
 
 
 @pytest.mark.slow
@@ -25,6 +25,20 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path):
     cases = (tmp_path / "eval_full.jsonl").read_text().splitlines()
     assert len(cases) == 4 and "reason" in json.loads(cases[0])
 
+    # --reuse: finished stages with the same settings are read back, not run again ...
+    checkpoint = tmp_path / "dpo-full" / "merged" / "model.safetensors"
+    written = checkpoint.stat().st_mtime_ns
+    args = ["--out", str(tmp_path), "--smoke", "--sft-limit", "8", "--dpo-limit", "4", "--eval-limit", "4", "--reuse"]
+    again = reproduce["main"](args)
+    assert checkpoint.stat().st_mtime_ns == written
+    assert again["summaries"] == results["summaries"] and again["seconds"] == results["seconds"]
+    # ... while a changed DPO setting trains DPO again but keeps the SFT model
+    sft_checkpoint = tmp_path / "sft" / "merged" / "model.safetensors"
+    sft_written = sft_checkpoint.stat().st_mtime_ns
+    changed = reproduce["main"](args + ["--beta", "0.3"])
+    assert checkpoint.stat().st_mtime_ns != written and sft_checkpoint.stat().st_mtime_ns == sft_written
+    assert changed["seconds"]["SFT train"] == results["seconds"]["SFT train"]
+
 
 @pytest.mark.parametrize("ablation", sorted(ABLATIONS))
 def test_each_ablation_sets_the_paper_switches(ablation, tmp_path):
@@ -36,3 +50,15 @@ def test_each_ablation_sets_the_paper_switches(ablation, tmp_path):
 def test_nll_weight_adds_the_sft_term_and_zero_removes_it(tmp_path):
     assert dpo_config(Recipe(nll_weight=0.5), tmp_path).loss_weights == [1.0, 0.5]
     assert dpo_config(Recipe(nll_weight=0.0), tmp_path).loss_type == ["sigmoid"]
+
+
+def test_a_stage_record_matches_only_the_settings_it_was_written_for(tmp_path, capsys):
+    record = tmp_path / "stage.json"
+    key = stage_key(Recipe(), "sft")
+    write_record(record, key, seconds=1.0, history=[])
+    assert read_record(record, key)["seconds"] == 1.0
+    assert read_record(record, stage_key(Recipe(sft_steps=7), "sft")) is None
+    assert "settings changed (sft_steps)" in capsys.readouterr().out
+    assert read_record(tmp_path / "missing.json", key) is None
+    # the DPO key ignores SFT-only settings but not the model it starts from
+    assert stage_key(Recipe(), "dpo", upstream="a") != stage_key(Recipe(), "dpo", upstream="b")
