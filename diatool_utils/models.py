@@ -28,6 +28,7 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.integrations import is_deepspeed_zero3_enabled
 
 EMBEDDED_MODEL = "smollm2-135m"
 TINY_MODEL = "tiny-random"
@@ -160,7 +161,8 @@ def load_model_and_tokenizer(
         quantization: ``None`` for full precision, ``"4bit"`` (alias ``"nf4"``) for QLoRA's
             NF4 weights via bitsandbytes, or a ready ``BitsAndBytesConfig``.
         dtype: weight dtype; default bf16 on a GPU, fp32 on a CPU.
-        device_map: default: the whole model on GPU 0 if there is one, else on the CPU.
+        device_map: default: the whole model on GPU 0 if there is one, else on the CPU (none under
+            a ZeRO-3 launch, where transformers partitions the weights while loading).
         trust_remote_code: off by default; only turn it on for code you have read.
     """
     path = resolve_model_path(name_or_path)
@@ -173,7 +175,7 @@ def load_model_and_tokenizer(
         if quantization.lower() not in {"4bit", "nf4"}:
             raise ValueError(f"quantization={quantization!r}: use None, '4bit' or a BitsAndBytesConfig.")
         quantization = bnb_4bit_config(dtype)
-    if device_map is None:
+    if device_map is None and not is_deepspeed_zero3_enabled():  # under ZeRO-3, DeepSpeed places the shards
         device_map = {"": torch.cuda.current_device()} if on_gpu else {"": "cpu"}
     model = AutoModelForCausalLM.from_pretrained(
         path,

@@ -22,6 +22,7 @@ The four markers are added to the tokenizer as special tokens, so decode generat
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -422,11 +423,28 @@ def add_functionary_tokens(tokenizer, model=None) -> int:
     return added
 
 
+def embedding_rows(weight) -> int:
+    """Rows of an embedding matrix; under ZeRO-3 a partitioned weight is empty here and keeps its shape in ds_shape."""
+    return getattr(weight, "ds_shape", weight.shape)[0]
+
+
+@contextlib.contextmanager
+def _whole(weights):
+    """Under DeepSpeed ZeRO-3, gather partitioned weights for the block and write rank 0's edits back."""
+    if any(hasattr(w, "ds_id") for w in weights):
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(weights, modifier_rank=0):
+            yield
+    else:
+        yield
+
+
 @torch.no_grad()
 def _grow_embeddings(model, tokenizer, vocab_before: int | None) -> None:
     """Resize to fit the tokenizer; rows of the markers that are new get the old rows' mean."""
     marker_ids = tokenizer.convert_tokens_to_ids(FUNCTIONARY_SPECIAL_TOKENS)
-    rows_before = model.get_input_embeddings().weight.shape[0]
+    rows_before = embedding_rows(model.get_input_embeddings().weight)
     if max(marker_ids) >= rows_before:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     # Rows to set: markers beyond the old matrix, plus markers added just now (a model whose
@@ -437,10 +455,11 @@ def _grow_embeddings(model, tokenizer, vocab_before: int | None) -> None:
     known = min(rows_before, vocab_before if vocab_before is not None else rows_before)
     matrices = [model.get_input_embeddings().weight]
     output = model.get_output_embeddings()
-    if output is not None and output.weight.data_ptr() != matrices[0].data_ptr():
+    if output is not None and output.weight is not matrices[0]:  # an untied head has its own rows
         matrices.append(output.weight)
-    for weight in matrices:
-        weight[fresh] = weight[:known].float().mean(dim=0).to(weight.dtype)
+    with _whole(matrices):
+        for weight in matrices:
+            weight[fresh] = weight[:known].float().mean(dim=0).to(weight.dtype)
 
 
 def functionary_token_ids(tokenizer) -> dict[str, int]:

@@ -77,6 +77,7 @@ from .loss import diatool_dpo_loss, per_turn_logps  # noqa: E402
 from .templating import (  # noqa: E402
     FUNCTIONARY_SPECIAL_TOKENS,
     add_functionary_tokens,
+    embedding_rows,
     missing_functionary_tokens,
 )
 
@@ -212,7 +213,7 @@ def _ensure_functionary_tokens(tokenizer: PreTrainedTokenizerBase, model, role: 
     """Add the Functionary tokens to the tokenizer and resize the model (idempotent); a PEFT model must have them."""
     if is_peft_model(model):
         missing = missing_functionary_tokens(tokenizer)
-        rows = model.get_input_embeddings().weight.shape[0]
+        rows = embedding_rows(model.get_input_embeddings().weight)
         if missing or max(tokenizer.convert_tokens_to_ids(FUNCTIONARY_SPECIAL_TOKENS)) >= rows:
             raise ValueError(
                 f"the {role} is a PEFT model whose tokenizer or embeddings lack the Functionary tokens "
@@ -221,6 +222,17 @@ def _ensure_functionary_tokens(tokenizer: PreTrainedTokenizerBase, model, role: 
             )
         return
     add_functionary_tokens(tokenizer, model)
+
+
+def _refuse_partitioned(model) -> None:
+    """A model already partitioned by ZeRO-3 can't be deep-copied into a reference: the copy holds empty shards."""
+    if any(hasattr(p, "ds_id") for p in model.parameters()):
+        raise ValueError(
+            "the model's weights are already partitioned by DeepSpeed ZeRO-3 (it was loaded while a ZeRO-3 config was "
+            "registered), so copying it would give a reference model of empty shards. Load it whole and let the "
+            "trainer shard it (see whole_weights() in scripts/train_diatool_dpo.py), pass ref_model= yourself, "
+            "or train a PEFT adapter (the reference is then the adapter disabled)."
+        )
 
 
 def _check_lm_head(model) -> None:
@@ -298,6 +310,7 @@ class DiaToolDPOTrainer(DPOTrainer):
         elif peft_config is None and not is_peft_model(model):
             fsdp = args.distributed_state.distributed_type == "FSDP"
             if not args.precompute_ref_log_probs or fsdp:  # when TRL would load a reference model from disk
+                _refuse_partitioned(model)
                 ref_model, self._copied_ref_model = copy.deepcopy(model), True
 
         if tokenizer.pad_token is None:
