@@ -132,6 +132,31 @@ def token_row_optimizer(model, learning_rate: float, token_learning_rate: float,
     return torch.optim.AdamW(groups)
 
 
+class AssistantOnlyTrainer(Trainer):
+    """``Trainer`` whose loss builds logits only where an assistant token is predicted.
+
+    With targets y_{p+1} (label -100 outside assistant turns) and N scored targets in the batch,
+
+        loss = -(1/N) * sum_{p : y_{p+1} != -100} log softmax(W_head h_p)[y_{p+1}]
+
+    which is the usual causal-LM loss: positions with no scored target add nothing, so their logits
+    need not exist. The LM head (576 x 49k on SmolLM2) and its [B, L, V] fp32 logits are the largest
+    matrix product and tensor of a step; ``logits_to_keep`` (the positions scored in any row of the
+    batch) builds them for the assistant spans only.
+    """
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        targets = inputs["labels"][:, 1:]  # position p predicts token p+1
+        keep = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)  # [K] positions, union over rows
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], logits_to_keep=keep)
+        kept = targets[:, keep]  # [B, K]
+        loss = torch.nn.functional.cross_entropy(outputs.logits.flatten(0, 1).float(), kept.flatten(),
+                                                 ignore_index=IGNORE_INDEX, reduction="sum")
+        scored = num_items_in_batch if num_items_in_batch is not None else (kept != IGNORE_INDEX).sum()
+        loss = loss / scored
+        return (loss, outputs) if return_outputs else loss
+
+
 def sft_trainer(model, tokenizer, rows, args: TrainingArguments, max_length: int | None = 1024,
                 eval_rows=None, token_learning_rate: float | None = None) -> Trainer:
     """A ``transformers.Trainer`` for assistant-only SFT; prints what was skipped.
@@ -145,7 +170,7 @@ def sft_trainer(model, tokenizer, rows, args: TrainingArguments, max_length: int
     if token_learning_rate is None:
         token_learning_rate = 50 * args.learning_rate
     optimizer = token_row_optimizer(model, args.learning_rate, token_learning_rate, args.weight_decay)
-    return Trainer(
+    return AssistantOnlyTrainer(
         model=model,
         args=args,
         train_dataset=train_dataset,

@@ -111,3 +111,23 @@ def test_token_rows_get_their_own_learning_rate(tiny_model, tiny_tokenizer):
     assert len(rows_group) == 1 and [p.shape for p in rows_group[0]["params"]] == [torch.Size([4, 16])]
     n_trainable = sum(1 for p in model.parameters() if p.requires_grad)
     assert sum(len(g["params"]) for g in optimizer.param_groups) == n_trainable
+
+
+def test_assistant_only_logits_give_the_full_causal_lm_loss_and_gradients(tiny_model, tiny_tokenizer, tmp_path):
+    """Logits built only at scored positions: same loss and same gradients as the model's own loss."""
+    model = attach_lora(tiny_model, tiny_tokenizer, r=4, alpha=8, dropout=0.0)
+    other = {**ROW, "messages": ROW["messages"][:2]}  # a shorter row: padding and different scored spans
+    trainer = sft_trainer(model, tiny_tokenizer, [ROW, other], _args(tmp_path, 1, 1e-2), max_length=None)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    assert (batch["labels"][:, 1:] != IGNORE_INDEX).any(dim=0).float().mean() < 0.6  # most logits are skipped
+
+    def loss_and_grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    ours, our_grads = loss_and_grads(trainer.compute_loss(model, batch))
+    full, full_grads = loss_and_grads(model(**batch).loss)
+    torch.testing.assert_close(ours, full)
+    for mine, reference in zip(our_grads, full_grads, strict=True):
+        torch.testing.assert_close(mine, reference, rtol=1e-4, atol=1e-6)
