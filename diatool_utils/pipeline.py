@@ -64,11 +64,12 @@ class Recipe:
     dpo_data: str = str(DATA_DIR / "dpo_pairs.jsonl")
     dpo_steps: int = 40
     dpo_batch_size: int = 2
-    dpo_learning_rate: float = 5e-5
+    dpo_learning_rate: float = 1e-4
     beta: float = 0.5
     gamma: float = 0.5
     margin: float = 0.5
     nll_weight: float = 1.0  # NLL on the chosen trajectory's assistant tokens (0 = pure DPO)
+    dpo_rows: tuple[int, ...] | None = None  # Table-1 rows to train on (None: all ten)
     ablation: str = "full"
     # evaluation
     eval_data: str = str(DATA_DIR / "eval_dialog.jsonl")
@@ -105,7 +106,7 @@ def _training_arguments(out: Path, steps: int, batch: int, lr: float, seed: int,
 SFT_KEY_FIELDS = ("model_name", "quantization", "lora_r", "lora_alpha", "max_length", "seed",
                   "sft_steps", "sft_batch_size", "sft_learning_rate")
 DPO_KEY_FIELDS = ("dpo_steps", "dpo_batch_size", "dpo_learning_rate", "beta", "gamma", "margin",
-                  "nll_weight", "ablation")
+                  "nll_weight", "ablation", "dpo_rows")
 EVAL_KEY_FIELDS = ("eval_limit", "max_new_tokens")
 
 
@@ -130,7 +131,7 @@ def stage_key(recipe: Recipe, stage: str, limit: int | None = None, upstream: st
     key = {name: getattr(recipe, name) for name in names}
     data = {"sft": recipe.sft_data, "dpo": recipe.dpo_data, "eval": recipe.eval_data}[stage]
     key.update(stage=stage, data_sha256=file_digest(data), limit=limit, upstream=upstream)
-    return key
+    return json.loads(json.dumps(key))  # as it reads back from the record (tuples become lists)
 
 
 def key_digest(key: dict) -> str:
@@ -205,8 +206,11 @@ def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = F
 def dpo_config(recipe: Recipe, out: Path) -> DiaToolDPOConfig:
     """The DiaToolDPOConfig of a recipe, with its ablation switches applied."""
     nll = recipe.nll_weight > 0
+    # TRL turns activation checkpointing on by default: it saves GPU memory by running each forward
+    # twice. A CPU has the memory and not the compute, so it stays off there.
     return DiaToolDPOConfig(
-        **_training_arguments(out, recipe.dpo_steps, recipe.dpo_batch_size, recipe.dpo_learning_rate, recipe.seed),
+        **_training_arguments(out, recipe.dpo_steps, recipe.dpo_batch_size, recipe.dpo_learning_rate, recipe.seed,
+                              gradient_checkpointing=torch.cuda.is_available()),
         beta=recipe.beta, gamma=recipe.gamma, margin=recipe.margin, max_length=recipe.max_length,
         loss_type=["sigmoid", "sft"] if nll else ["sigmoid"],
         loss_weights=[1.0, recipe.nll_weight] if nll else None,
@@ -225,7 +229,11 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     model, tokenizer = load_model_and_tokenizer(str(sft_dir), quantization=recipe.quantization)
     peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=0.0,
                              target_modules="all-linear", task_type="CAUSAL_LM")
-    pairs = read_jsonl(recipe.dpo_data, limit, recipe.seed)
+    pairs = read_jsonl(recipe.dpo_data, None, recipe.seed)
+    if recipe.dpo_rows:
+        pairs = [pair for pair in pairs if pair["row"] in recipe.dpo_rows]
+        print(f"DPO pairs: {len(pairs)} from Table-1 rows {list(recipe.dpo_rows)}")
+    pairs = pairs[:limit] if limit else pairs
     trainer = DiaToolDPOTrainer(model, args=dpo_config(recipe, folder), train_dataset=pairs,
                                 processing_class=tokenizer, peft_config=peft_config)
     trainer.train()

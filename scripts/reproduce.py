@@ -34,6 +34,8 @@ def _parser_type(annotation: str):
     """Recipe field annotation ("int | None", "float", ...) -> a function that parses the flag."""
     if annotation.startswith("bool"):
         return lambda text: text.lower() in ("1", "true", "yes")
+    if annotation.startswith("tuple[int"):
+        return lambda text: None if text.lower() == "none" else tuple(int(x) for x in text.split(","))
     if annotation.startswith("str | None"):
         return lambda text: None if text.lower() == "none" else text
     return {"int": int, "float": float}.get(annotation.split(" ")[0], str)

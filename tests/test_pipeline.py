@@ -10,7 +10,7 @@ from diatool_utils.pipeline import ABLATIONS, Recipe, dpo_config, read_record, s
 
 
 @pytest.mark.slow
-def test_reproduce_writes_the_table_plots_and_cases(tmp_path):
+def test_reproduce_writes_the_table_plots_and_cases(tmp_path, capsys):
     reproduce = runpy.run_path(str(REPO_ROOT / "scripts" / "reproduce.py"))
     results = reproduce["main"](["--out", str(tmp_path), "--smoke", "--sft-limit", "8", "--dpo-limit", "4",
                                  "--eval-limit", "4"])
@@ -35,8 +35,9 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path):
     # ... while a changed DPO setting trains DPO again but keeps the SFT model
     sft_checkpoint = tmp_path / "sft" / "merged" / "model.safetensors"
     sft_written = sft_checkpoint.stat().st_mtime_ns
-    changed = reproduce["main"](args + ["--beta", "0.3"])
+    changed = reproduce["main"](args + ["--beta", "0.3", "--dpo-rows", "9,10"])
     assert checkpoint.stat().st_mtime_ns != written and sft_checkpoint.stat().st_mtime_ns == sft_written
+    assert "DPO pairs: 600 from Table-1 rows [9, 10]" in capsys.readouterr().out
     assert changed["seconds"]["SFT train"] == results["seconds"]["SFT train"]
 
 
@@ -62,3 +63,14 @@ def test_a_stage_record_matches_only_the_settings_it_was_written_for(tmp_path, c
     assert read_record(tmp_path / "missing.json", key) is None
     # the DPO key ignores SFT-only settings but not the model it starts from
     assert stage_key(Recipe(), "dpo", upstream="a") != stage_key(Recipe(), "dpo", upstream="b")
+
+
+def test_dpo_recomputes_activations_only_on_a_gpu(tmp_path):
+    import torch
+
+    assert dpo_config(Recipe(), tmp_path).gradient_checkpointing == torch.cuda.is_available()
+
+
+def test_dpo_rows_selects_table_1_rows_and_keys_the_stage(tmp_path):
+    assert stage_key(Recipe(dpo_rows=(4, 5)), "dpo")["dpo_rows"] == [4, 5]
+    assert stage_key(Recipe(dpo_rows=(4, 5)), "dpo") != stage_key(Recipe(), "dpo")
