@@ -179,6 +179,15 @@ def merge_adapter(base_name: str, adapter_dir: Path, out: Path) -> Path:
     return out
 
 
+def _save_stage(folder: Path, trainer, base_name: str, key: dict, start: float) -> Stage:
+    """Save the trained adapter, merge it into ``base_name`` and write the stage's record."""
+    trainer.model.save_pretrained(folder / "adapter")
+    merged = merge_adapter(base_name, folder / "adapter", folder / "merged")
+    seconds = time.perf_counter() - start
+    write_record(folder / "stage.json", key, history=trainer.state.log_history, seconds=seconds)
+    return Stage(merged, trainer.state.log_history, seconds)
+
+
 def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = False) -> Stage:
     """QLoRA SFT on assistant turns, merged into a plain checkpoint at ``run_dir/sft/merged``."""
     folder = Path(run_dir) / "sft"
@@ -196,11 +205,7 @@ def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = F
     rows = read_jsonl(recipe.sft_data, limit, recipe.seed)
     trainer = sft_trainer(model, tokenizer, rows, args, max_length=recipe.max_length)
     trainer.train()
-    model.save_pretrained(folder / "adapter")
-    merged = merge_adapter(recipe.model_name, folder / "adapter", folder / "merged")
-    seconds = time.perf_counter() - start
-    write_record(folder / "stage.json", key, history=trainer.state.log_history, seconds=seconds)
-    return Stage(merged, trainer.state.log_history, seconds)
+    return _save_stage(folder, trainer, recipe.model_name, key, start)
 
 
 def dpo_config(recipe: Recipe, out: Path) -> DiaToolDPOConfig:
@@ -237,11 +242,7 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     trainer = DiaToolDPOTrainer(model, args=dpo_config(recipe, folder), train_dataset=pairs,
                                 processing_class=tokenizer, peft_config=peft_config)
     trainer.train()
-    trainer.model.save_pretrained(folder / "adapter")
-    merged = merge_adapter(str(sft_dir), folder / "adapter", folder / "merged")
-    seconds = time.perf_counter() - start
-    write_record(folder / "stage.json", key, history=trainer.state.log_history, seconds=seconds)
-    return Stage(merged, trainer.state.log_history, seconds)
+    return _save_stage(folder, trainer, str(sft_dir), key, start)
 
 
 def evaluate_checkpoint(folder, recipe: Recipe, output_path=None, reuse: bool = False) -> EvalReport:

@@ -428,10 +428,15 @@ def embedding_rows(weight) -> int:
     return getattr(weight, "ds_shape", weight.shape)[0]
 
 
+def zero3_partitioned(params) -> bool:
+    """True when DeepSpeed ZeRO-3 has partitioned any of ``params`` (each rank holds only a slice)."""
+    return any(hasattr(p, "ds_id") for p in params)
+
+
 @contextlib.contextmanager
 def _whole(weights):
     """Under DeepSpeed ZeRO-3, gather partitioned weights for the block and write rank 0's edits back."""
-    if any(hasattr(w, "ds_id") for w in weights):
+    if zero3_partitioned(weights):
         import deepspeed
 
         with deepspeed.zero.GatheredParameters(weights, modifier_rank=0):

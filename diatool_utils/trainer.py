@@ -79,6 +79,7 @@ from .templating import (  # noqa: E402
     add_functionary_tokens,
     embedding_rows,
     missing_functionary_tokens,
+    zero3_partitioned,
 )
 
 logger = get_logger(__name__)
@@ -226,7 +227,7 @@ def _ensure_functionary_tokens(tokenizer: PreTrainedTokenizerBase, model, role: 
 
 def _refuse_partitioned(model) -> None:
     """A model already partitioned by ZeRO-3 can't be deep-copied into a reference: the copy holds empty shards."""
-    if any(hasattr(p, "ds_id") for p in model.parameters()):
+    if zero3_partitioned(model.parameters()):
         raise ValueError(
             "the model's weights are already partitioned by DeepSpeed ZeRO-3 (it was loaded while a ZeRO-3 config was "
             "registered), so copying it would give a reference model of empty shards. Load it whole and let the "
