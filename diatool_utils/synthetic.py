@@ -424,7 +424,9 @@ def _out_of_scope_tool(rng: random.Random, offered: list[ToolSpec], pool: list[T
 
 # -------------------------------------------------------------------------------- SFT
 
-SFT_MIX = {1: 0.70, 2: 0.15, 3: 0.15}
+# Type 2 is the hardest behaviour to learn (read the request, find the value that is not there, ask for it):
+# at 15 % a 135M model never asked after 120 SFT steps; at 30 % it starts to (README, "Results").
+SFT_MIX = {1: 0.55, 2: 0.30, 3: 0.15}
 
 
 def generate_sft(n: int = 1500, seed: int = 0, mix: dict[int, float] | None = None,

@@ -50,7 +50,7 @@ def main(argv=None) -> None:
     parser.add_argument("--sft", type=int, default=DEFAULT_SFT, help="SFT conversations")
     parser.add_argument("--pairs", type=int, default=DEFAULT_PAIRS, help="preference pairs")
     parser.add_argument("--mix", type=float, nargs=3, metavar=("TYPE1", "TYPE2", "TYPE3"),
-                        help="SFT share of each query type (default 0.70 0.15 0.15)")
+                        help="SFT share of each query type (default 0.55 0.30 0.15)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     mix = dict(zip((1, 2, 3), args.mix, strict=True)) if args.mix else None

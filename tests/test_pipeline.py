@@ -6,7 +6,15 @@ import runpy
 import pytest
 
 from diatool_utils.paths import REPO_ROOT
-from diatool_utils.pipeline import ABLATIONS, Recipe, dpo_config, read_record, stage_key, write_record
+from diatool_utils.pipeline import (
+    ABLATIONS,
+    Recipe,
+    dpo_config,
+    read_record,
+    select_rows,
+    stage_key,
+    write_record,
+)
 
 
 @pytest.mark.slow
@@ -74,3 +82,20 @@ def test_dpo_recomputes_activations_only_on_a_gpu(tmp_path):
 def test_dpo_rows_selects_table_1_rows_and_keys_the_stage(tmp_path):
     assert stage_key(Recipe(dpo_rows=(4, 5)), "dpo")["dpo_rows"] == [4, 5]
     assert stage_key(Recipe(dpo_rows=(4, 5)), "dpo") != stage_key(Recipe(), "dpo")
+
+
+def test_select_rows_keeps_the_asked_rows_and_refuses_unusable_files():
+    pairs = [{"id": f"p{i}", "row": row} for i, row in enumerate([1, 4, 9, 4, 2])]
+    assert [p["id"] for p in select_rows(pairs, (4, 9), "pairs.jsonl")] == ["p1", "p2", "p3"]
+    with pytest.raises(ValueError, match=r"rows \[5\] \(it has rows \[1, 2, 4, 9\]\)"):
+        select_rows(pairs, (5,), "pairs.jsonl")
+    own = pairs + [{"id": "mine", "prompt": []}]  # a user's pair file without Table-1 labels
+    with pytest.raises(ValueError, match="1 of 6 pairs in own.jsonl have no 'row'.*'mine'.*dpo_rows=None"):
+        select_rows(own, (4,), "own.jsonl")
+
+
+def test_recipe_json_shows_repository_files_relative_to_its_root(tmp_path):
+    shown = json.loads(Recipe(eval_data=str(tmp_path / "mine.jsonl")).to_json())
+    assert shown["sft_data"] == "data/sft.jsonl" and shown["dpo_data"] == "data/dpo_pairs.jsonl"
+    assert shown["eval_data"] == str(tmp_path / "mine.jsonl")  # outside the repository: kept whole
+    assert shown["dpo_rows"] == [4, 5, 6, 7, 8, 9, 10]
