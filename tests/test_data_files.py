@@ -75,9 +75,10 @@ def test_evaluation_tools_never_appear_in_training_data():
     assert not {q for q in eval_requests if len(q.split()) > 3} & train_requests
 
 
-def test_sft_mirrors_the_paper_mix_mostly_direct_calls():
+def test_sft_is_mostly_direct_calls_with_every_behaviour_shown():
+    # SFT_MIX 55 / 30 / 15: direct calls lead; slot filling at 30 % (at 15 % the 135M model never learnt to ask)
     shares = Counter(r["query_type"] for r in rows("sft"))
-    assert shares[1] / SIZES["sft"] > 0.6 and 0.1 < shares[2] / SIZES["sft"] < 0.2
+    assert shares[1] / SIZES["sft"] > 0.5 and 0.25 < shares[2] / SIZES["sft"] < 0.35
     assert 0.1 < shares[3] / SIZES["sft"] < 0.2
     assert len(tool_names(rows("sft"))) >= 30
 

@@ -45,7 +45,7 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path, capsys):
     sft_written = sft_checkpoint.stat().st_mtime_ns
     changed = reproduce["main"](args + ["--beta", "0.3", "--dpo-rows", "9,10"])
     assert checkpoint.stat().st_mtime_ns != written and sft_checkpoint.stat().st_mtime_ns == sft_written
-    assert "DPO pairs: 600 from Table-1 rows [9, 10]" in capsys.readouterr().out
+    assert "DPO pairs: 600 of 3000, from Table-1 rows [9, 10]" in capsys.readouterr().out
     assert changed["seconds"]["SFT train"] == results["seconds"]["SFT train"]
 
 
