@@ -29,7 +29,8 @@ import torch
 from peft import LoraConfig, PeftModel
 from transformers import TrainingArguments
 
-from .evaluation import EvalReport, evaluate, load_dialog_benchmark
+from .benchmark import load_dialog_benchmark
+from .evaluation import EvalReport, evaluate
 from .models import load_model_and_tokenizer
 from .paths import DATA_DIR, REPO_ROOT
 from .sft import attach_lora, sft_trainer

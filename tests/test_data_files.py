@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from diatool_utils.evaluation import load_dialog_benchmark
+from diatool_utils.benchmark import load_dialog_benchmark
 from diatool_utils.judge import judge_case
 from diatool_utils.pairs import ROW_SHAPES, ROWS, shape_matches
 from diatool_utils.paths import DATA_DIR, REPO_ROOT

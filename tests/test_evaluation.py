@@ -7,18 +7,16 @@ import pytest
 import torch
 
 from diatool_utils import evaluation, templating
+from diatool_utils.benchmark import BenchmarkFormatError, cases_from_dialogs, load_dialog_benchmark
 from diatool_utils.evaluation import (
-    BenchmarkFormatError,
     EvalReport,
     Generation,
     build_prompt,
-    cases_from_dialogs,
     comparison_table,
     evaluate,
     generate_replies,
     generate_replies_sharing_prefix,
     gold_generation,
-    load_dialog_benchmark,
     plot_accuracy,
     score_replies,
 )
