@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -35,10 +36,12 @@ from tqdm.auto import tqdm
 from diatool_utils import templating
 from diatool_utils.benchmark import BenchmarkFormatError, cases_from_dialogs, load_dialog_benchmark  # noqa: F401 (re-exported)
 from diatool_utils.judge import (
+    ACTIONS,
     OUTPUT_TYPES,
     EvalCase,
     Judge,
     judge_case,
+    reply_action,
     reply_calls,
 )
 
@@ -349,6 +352,27 @@ def comparison_table(reports: dict[str, EvalReport | dict]) -> str:
             _fmt(s["macro_avg"]),
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def behaviour_table(reports: dict[str, EvalReport]) -> str:
+    """What each model did on each kind of turn: counts of :func:`judge.reply_action`.
+
+    One row per (turn type, model); a reply that never reached ``<|stop|>`` counts as broken.
+    The right action is in bold: call -> **call**, completion -> **answer**, slot -> **ask**,
+    relevance -> **decline** (small talk, counted as answer, may also pass there).
+    """
+    right = {"call": "call", "completion": "answer", "slot": "ask", "relevance": "decline"}
+    lines = ["| turn type | model | " + " | ".join(ACTIONS) + " |", "|---|---" + "|---:" * len(ACTIONS) + "|"]
+    for kind in OUTPUT_TYPES:
+        for name, report in reports.items():
+            counts = dict.fromkeys(ACTIONS, 0)
+            for result in report.results:
+                if result.type == kind:
+                    action = "broken" if result.finish != "stop" else reply_action(SimpleNamespace(**result.parsed))
+                    counts[action] += 1
+            cells = [f"**{n}**" if action == right[kind] else str(n) for action, n in counts.items()]
+            lines.append(f"| {kind} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

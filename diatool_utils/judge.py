@@ -634,6 +634,39 @@ def judge_relevance(case: EvalCase, parsed: Any) -> Verdict:
     return True, "no call, no claim, no request for details: accepted as small talk / a direct answer"
 
 
+# ------------------------------------------------------------------------ what a reply does
+
+ACTIONS = ("call", "ask", "decline", "claim", "answer", "broken")
+
+
+def reply_action(parsed: Any) -> str:
+    """What a reply *does*, whatever the turn asked for: the choice the Table-1 rows teach.
+
+        call     makes a tool call                       (right on a call turn)
+        ask      asks the user for something             (right on a slot turn)
+        decline  says it can't serve the request         (right on a relevance turn)
+        claim    says it acted, with no call             (never right)
+        answer   any other text                          (right on a completion turn)
+        broken   malformed or empty
+
+    The rules are tried in the order broken, call, claim, decline, ask, answer, and the first
+    that matches wins; so "Sorry, which city?" counts as a decline, as the relevance judge reads
+    it. Accuracy says whether a turn passed; this says which way a failing model leans.
+    """
+    if _structural_failure(parsed):
+        return "broken"
+    if reply_calls(parsed):
+        return "call"
+    text = reply_text(parsed)
+    if claims_action(text, promises=False):
+        return "claim"
+    if declines(text):
+        return "decline"
+    if asks_question(text) or _ASKS_DETAILS.search(normalise_text(text)):
+        return "ask"
+    return "answer"
+
+
 # --------------------------------------------------------------------------------- judge
 
 JUDGES = {

@@ -5,8 +5,8 @@
     python scripts/reproduce.py --out /tmp/smoke --smoke                      # tiny model, seconds
 
 Writes into --out: results.md and results.json (accuracy per type, micro and macro averages,
-wall times), accuracy.png, training_curves.png, recipe.json, and the per-case JSONL of every
-evaluation. The SFT model is trained once and shared by every DPO variant.
+wall times; results.md also counts what the replies did on each kind of turn), accuracy.png,
+training_curves.png, recipe.json, and the per-case JSONL of every evaluation. The SFT model is trained once and shared by every DPO variant.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from diatool_utils.evaluation import comparison_table, plot_accuracy  # noqa: E402
+from diatool_utils.evaluation import behaviour_table, comparison_table, plot_accuracy  # noqa: E402
 from diatool_utils.pipeline import ABLATIONS, Recipe, evaluate_checkpoint, train_dpo, train_sft  # noqa: E402
 
 SMOKE = dict(model_name="tiny-random", sft_steps=2, dpo_steps=2, eval_limit=6, max_new_tokens=8, max_length=512)
@@ -105,8 +105,10 @@ def main(argv=None) -> dict:
     table = comparison_table(reports)
     timing = "\n".join(f"| {name} | {s / 60:.1f} min |" for name, s in seconds.items())
     command = "python scripts/reproduce.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    behaviour = behaviour_table(reports)
     (out / "results.md").write_text(f"{table}\n\n| stage | wall time |\n|---|---|\n{timing}\n\n"
-                                    f"Command: `{command}`\n")
+                                    f"What the replies did (counts of turns; the right action in bold):\n\n"
+                                    f"{behaviour}\n\nCommand: `{command}`\n")
     results = {"summaries": {k: r.summary for k, r in reports.items()}, "seconds": seconds,
                "recipe": json.loads(recipe.to_json()), "command": command}
     (out / "results.json").write_text(json.dumps(results, indent=2))

@@ -11,6 +11,7 @@ from diatool_utils.benchmark import BenchmarkFormatError, cases_from_dialogs, lo
 from diatool_utils.evaluation import (
     EvalReport,
     Generation,
+    behaviour_table,
     build_prompt,
     comparison_table,
     evaluate,
@@ -348,3 +349,19 @@ def test_command_line_writes_results(tmp_path):
         "cases.summary.md",
         "accuracy.png",
     }
+
+
+def test_behaviour_table_counts_what_each_reply_did_per_turn_type(scripted_report):
+    rows = behaviour_table({"SFT": scripted_report}).splitlines()
+    assert rows[0] == "| turn type | model | call | ask | decline | claim | answer | broken |"
+    assert rows[2:] == [
+        "| call | SFT | **1** | 0 | 0 | 0 | 0 | 1 |",  # the malformed call is broken
+        "| completion | SFT | 0 | 0 | 0 | 0 | **1** | 0 |",
+        "| slot | SFT | 0 | **1** | 0 | 0 | 0 | 1 |",  # cut off before <|stop|>: broken
+        "| relevance | SFT | 0 | 0 | **0** | 1 | 0 | 0 |",  # "I have booked your flight"
+    ]
+
+
+def test_behaviour_table_reads_saved_reports(scripted_report, tmp_path):
+    saved = EvalReport.read(tmp_path / "out" / "cases.jsonl")
+    assert behaviour_table({"A": saved}) == behaviour_table({"A": scripted_report})

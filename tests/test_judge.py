@@ -13,6 +13,7 @@ from diatool_utils.judge import (
     judge_case,
     mentions_value,
     parse_acceptable_arguments,
+    reply_action,
     tool_result_values,
     values_equal,
 )
@@ -497,3 +498,26 @@ def test_relevance_asking_for_order_details_instead_of_declining_fails():
 def test_unknown_output_type_is_a_clear_error():
     with pytest.raises(ValueError, match="type_of_output 'chat'"):
         judge_case(case("chat", {}), Reply(content="hi"))
+
+
+# ------------------------------------------------------------------------ reply_action
+
+
+@pytest.mark.parametrize(
+    ("reply", "action"),
+    [
+        (Reply(tool_calls=[call("get_weather", city="Paris")]), "call"),
+        (Reply(content="Sure, checking.", tool_calls=[call("get_weather", city="Paris")]), "call"),
+        (Reply(content="Which city would you like the weather for?"), "ask"),
+        (Reply(content="Please provide the date of the reservation"), "ask"),
+        (Reply(content="I'm afraid I can't book flights; no available tool does that."), "decline"),
+        (Reply(content="Sorry, which city?"), "decline"),  # a decline first, as the relevance judge reads it
+        (Reply(content="I have booked your table."), "claim"),
+        (Reply(content="It is 18 degrees and cloudy in Paris."), "answer"),
+        (Reply(content="I'll book it once I know the date."), "answer"),  # a promise is not a claim
+        (Reply(content=""), "broken"),
+        (Reply(valid=False, error="arguments are not valid JSON"), "broken"),
+    ],
+)
+def test_reply_action_names_what_the_reply_does(reply, action):
+    assert reply_action(reply) == action

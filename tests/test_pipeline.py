@@ -27,7 +27,9 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path, capsys):
         assert summary["total"] == 4
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["recipe"]["model_name"] == "tiny-random" and saved["recipe"]["quantization"] == "4bit"
-    assert "| SFT + DiaTool-DPO |" in (tmp_path / "results.md").read_text()
+    results_md = (tmp_path / "results.md").read_text()
+    assert "| SFT + DiaTool-DPO |" in results_md
+    assert "| slot | SFT + DiaTool-DPO |" in results_md  # the behaviour table
     for name in ["accuracy.png", "training_curves.png", "eval_sft.jsonl", "eval_full.jsonl"]:
         assert (tmp_path / name).stat().st_size > 0, name
     cases = (tmp_path / "eval_full.jsonl").read_text().splitlines()
