@@ -102,6 +102,8 @@ def tokenize_pair(row: dict, index: int | None = None, *, tokenizer, max_length:
         truncated_turns (assistant turns cut off by max_length, both sides together),
         skip_reason ("" to keep the pair, else SKIP_NO_TURN or SKIP_PROMPT_MISMATCH).
 
+    Assistant messages inside the prompt (earlier turns of a longer dialogue) are context: they
+    get turn index -1 and turn 0 is the first turn of chosen / rejected.
     Rows without a "prompt" (TRL's implicit-prompt format) are accepted: chosen and rejected are
     then whole conversations and must agree on everything before their first assistant turn.
     Malformed rows (a side with no assistant message at all, messages that are not messages)
@@ -110,6 +112,7 @@ def tokenize_pair(row: dict, index: int | None = None, *, tokenizer, max_length:
     label = _row_label(row, index)
     tools = _load_field(row.get("tools"), "tools", label) or None
     prompt = _messages(row, "prompt", label) if row.get("prompt") is not None else []
+    context_turns = sum(m["role"] == "assistant" for m in prompt)  # earlier turns: context, not scored
     sides = {}
     for side in ("chosen", "rejected"):
         messages = _messages(row, side, label)
@@ -117,7 +120,8 @@ def tokenize_pair(row: dict, index: int | None = None, *, tokenizer, max_length:
             raise ValueError(f"{label}: '{side}' has no assistant message; every trajectory needs at least one "
                              "assistant turn to score")
         try:
-            sides[side] = tokenize_conversation(tokenizer, prompt + messages, tools, max_length=max_length)
+            sides[side] = tokenize_conversation(tokenizer, prompt + messages, tools, max_length=max_length,
+                                                context_turns=context_turns)
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{label}, {side} side: {error}") from error
     chosen, rejected = sides["chosen"], sides["rejected"]

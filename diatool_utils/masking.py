@@ -47,7 +47,7 @@ class TokenizedConversation:
 
 
 def tokenize_conversation(tokenizer, messages: list[dict], tools: list[dict] | None = None, *,
-                          max_length: int | None = None) -> TokenizedConversation:
+                          max_length: int | None = None, context_turns: int = 0) -> TokenizedConversation:
     """Tokenize a rendered conversation and label each token with its assistant turn.
 
     The text is tokenized piece by piece at special-token boundaries (the pieces come from
@@ -57,9 +57,15 @@ def tokenize_conversation(tokenizer, messages: list[dict], tools: list[dict] | N
     Truncation keeps the first ``max_length`` tokens. A turn that no longer ends with its
     ``<|stop|>`` inside the kept tokens is not trained: its tokens stay as context with
     index -1, and it and all later turns are counted in ``dropped_turns``.
+
+    ``context_turns``: the first that many assistant messages are context, not trained (index
+    -1), and turn 0 is the next one. A DPO prompt that already holds earlier assistant turns
+    passes their number, so only the chosen / rejected continuation is scored.
     """
     if max_length is not None and max_length < 1:
         raise ValueError(f"max_length={max_length}: expected a positive number of tokens or None")
+    if context_turns < 0:
+        raise ValueError(f"context_turns={context_turns}: expected 0 or more assistant messages")
     marker_ids = functionary_token_ids(tokenizer)  # raises if add_functionary_tokens was not called
     segments = render_segments(messages, tools)
     texts = [text for text, _ in segments if text not in marker_ids]
@@ -69,7 +75,7 @@ def tokenize_conversation(tokenizer, messages: list[dict], tools: list[dict] | N
     for text, turn in segments:
         ids = [marker_ids[text]] if text in marker_ids else next(encoded)
         input_ids.extend(ids)
-        turn_index.extend([turn] * len(ids))
+        turn_index.extend([turn - context_turns if turn >= context_turns else -1] * len(ids))
     num_turns = max(turn_index, default=-1) + 1
     if max_length is None or len(input_ids) <= max_length:
         return TokenizedConversation(input_ids, turn_index, num_turns, 0)

@@ -128,6 +128,25 @@ def test_truncation_in_context_keeps_earlier_turns_whole(tokenizer):
     assert tok.turn_index == full.turn_index[: last + 5]
 
 
+def test_context_turns_are_not_trained_and_later_turns_count_from_zero(tokenizer):
+    full = tokenize_conversation(tokenizer, conversation("slot_filling"), TOOLS)
+    tok = tokenize_conversation(tokenizer, conversation("slot_filling"), TOOLS, context_turns=2)
+    assert tok.input_ids == full.input_ids
+    assert tok.turn_index == [t - 2 if t >= 2 else -1 for t in full.turn_index]
+    assert tok.num_turns == 2 and tok.dropped_turns == 0
+    assert turn_texts(tokenizer, tok) == EXPECTED_TURN_TEXTS["slot_filling"][2:]
+
+
+def test_truncation_counts_only_the_trained_turns_it_drops(tokenizer):
+    full = tokenize_conversation(tokenizer, conversation("slot_filling"), TOOLS)
+    first, _ = turn_spans(full)[2]
+    tok = tokenize_conversation(tokenizer, conversation("slot_filling"), TOOLS, max_length=first + 1,
+                                context_turns=2)
+    assert tok.num_turns == 0 and tok.dropped_turns == 2 and set(tok.turn_index) == {-1}
+    with pytest.raises(ValueError, match="context_turns=-1"):
+        tokenize_conversation(tokenizer, conversation("slot_filling"), TOOLS, context_turns=-1)
+
+
 def test_truncation_before_any_turn_keeps_none(tokenizer):
     tok = tokenize_conversation(tokenizer, conversation("slot_filling"), TOOLS, max_length=10)
     assert len(tok) == 10 and tok.num_turns == 0 and tok.dropped_turns == 4

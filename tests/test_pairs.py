@@ -24,7 +24,8 @@ from diatool_utils.synthetic_tools import TOOLS_BY_NAME
 
 @pytest.fixture(scope="module")
 def pairs():
-    return generate_pairs(600, seed=11)
+    """Pairs that start at their request (earlier requests are tested in test_synthetic.py)."""
+    return generate_pairs(600, seed=11, history_rate=0.0)
 
 
 def by_row(pairs, row):

@@ -164,7 +164,7 @@ def test_sft_mix_follows_the_requested_proportions():
     rows = generate_sft(1000, seed=0, mix={1: 0.7, 2: 0.15, 3: 0.15})
     shares = Counter(r["query_type"] for r in rows)
     assert 0.65 < shares[1] / 1000 < 0.75 and 0.11 < shares[2] / 1000 < 0.19 and 0.11 < shares[3] / 1000 < 0.19
-    only_calls = generate_sft(50, seed=0, mix={1: 1.0, 2: 0.0, 3: 0.0}, second_request_rate=0.0)
+    only_calls = generate_sft(50, seed=0, mix={1: 1.0, 2: 0.0, 3: 0.0}, requests={1: 1.0})
     assert {r["query_type"] for r in only_calls} == {1}
 
 
@@ -182,6 +182,39 @@ def test_sft_declines_name_a_tool_that_is_not_offered_and_calls_use_offered_tool
             for call in message.get("tool_calls") or []:
                 assert call["function"]["name"] in offered
                 json.loads(call["function"]["arguments"])
+
+
+def test_sft_conversations_hold_one_to_three_requests_in_any_order_of_types():
+    rows = generate_sft(1000, seed=3)
+    counts = Counter(len(r["query_types"]) for r in rows)
+    assert 0.40 < counts[1] / 1000 < 0.50 and 0.30 < counts[2] / 1000 < 0.40 and 0.15 < counts[3] / 1000 < 0.25
+    assert set(counts) == {1, 2, 3}
+    # the evaluation's hardest turns: a request the model must serve after one it declined
+    decline_then_serve = [r for r in rows
+                          if any(a == 3 and b in (1, 2) for a, b in itertools.pairwise(r["query_types"]))]
+    assert len(decline_then_serve) > 50
+
+
+def user_turns(messages):
+    return sum(m["role"] == "user" for m in messages)
+
+
+def test_about_half_the_pairs_start_after_an_earlier_finished_request():
+    pairs = generate_pairs(400, seed=4)
+    later = [p for p in pairs if user_turns(p["prompt"]) > 1]
+    assert 0.4 < len(later) / 400 < 0.6
+    assert all(user_turns(p["prompt"]) == 1 for p in generate_pairs(100, seed=4, history_rate=0.0))
+    kinds = Counter()
+    for pair in later:
+        offered = {t["function"]["name"] for t in pair["tools"]}
+        *earlier, request = pair["prompt"]
+        assert request["role"] == "user" and earlier[0]["role"] == "user", pair["id"]
+        assert earlier[-1]["role"] == "assistant" and not earlier[-1].get("tool_calls"), pair["id"]  # finished
+        calls = [c["function"]["name"] for m in earlier for c in m.get("tool_calls") or []]
+        assert set(calls) <= offered, pair["id"]  # an earlier call used a tool of the pair's list
+        kinds["served" if calls else "asked or declined"] += 1
+        assert [int(t) for t in request_query_types(earlier)] in ([1], [2], [3]), pair["id"]
+    assert kinds["served"] > 0 and kinds["asked or declined"] > 0
 
 
 def test_eval_set_has_the_benchmark_mix_of_judged_turns():

@@ -325,6 +325,22 @@ def test_truncated_turns_are_reported_but_the_pair_is_kept(functionary_model):
     assert cut["skip_reason"] == ""
 
 
+def test_earlier_assistant_turns_in_the_prompt_are_context_not_scored(functionary_model):
+    _, tokenizer = functionary_model
+    pair = multi_turn_pairs()[0]  # row 5: chosen has 3 assistant turns, rejected 2
+    history = [{"role": "user", "content": "Book me a taxi."}, say("Sorry, I can't book taxis.")]
+    later = {**pair, "prompt": history + pair["prompt"]}
+    alone, after = (tokenize_pair(p, 0, tokenizer=tokenizer, max_length=None) for p in (pair, later))
+    for side in ("chosen", "rejected"):
+        assert after[f"{side}_turns"] == alone[f"{side}_turns"]
+        scored = [t for t in after[f"{side}_turn_index"] if t >= 0]
+        assert scored == [t for t in alone[f"{side}_turn_index"] if t >= 0]  # same turns, same tokens
+    start = next(i for i, t in enumerate(after["chosen_turn_index"]) if t >= 0)
+    assert after["chosen_input_ids"][:start] == after["rejected_input_ids"][:start]
+    assert "can't book taxis" in tokenizer.decode(after["chosen_input_ids"][:start])
+    assert after["skip_reason"] == ""
+
+
 @pytest.mark.parametrize("broken, message", [
     (lambda p: p.update(chosen=[{"role": "user", "content": "hi"}]), "'chosen' has no assistant message"),
     (lambda p: p.update(rejected="not messages"), "'rejected' must be a list of messages"),
