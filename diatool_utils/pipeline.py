@@ -208,7 +208,7 @@ def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = F
     torch.manual_seed(recipe.seed)
     model, tokenizer = load_model_and_tokenizer(recipe.model_name, quantization=recipe.quantization)
     model = attach_lora(model, tokenizer, r=recipe.lora_r, alpha=recipe.lora_alpha)
-    # batches of similar length waste less compute on padding (SFT rows run 100-700 tokens)
+    # batches of similar length waste less compute on padding (SFT rows run 100-1,050 tokens)
     args = TrainingArguments(**_training_arguments(folder, recipe.sft_steps, recipe.sft_batch_size,
                                                    recipe.sft_learning_rate, recipe.seed,
                                                    train_sampling_strategy="group_by_length"))
