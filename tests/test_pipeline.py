@@ -100,4 +100,4 @@ def test_recipe_json_shows_repository_files_relative_to_its_root(tmp_path):
     shown = json.loads(Recipe(eval_data=str(tmp_path / "mine.jsonl")).to_json())
     assert shown["sft_data"] == "data/sft.jsonl" and shown["dpo_data"] == "data/dpo_pairs.jsonl"
     assert shown["eval_data"] == str(tmp_path / "mine.jsonl")  # outside the repository: kept whole
-    assert shown["dpo_rows"] == [4, 5, 6, 7, 8, 9, 10]
+    assert shown["dpo_rows"] == [5, 6, 7, 8, 9, 10]
