@@ -53,8 +53,9 @@ def parse_args(argv):
     for f in fields(Recipe):
         if f.name in ("extra", "ablation"):
             continue
+        # SUPPRESS: a flag not given leaves no attribute, so "--dpo-rows none" (None) still overrides the default
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_parser_type(str(f.type)),
-                            default=None, help=f"(default {f.default})")
+                            default=argparse.SUPPRESS, help=f"(default {f.default})")
     return parser.parse_args(argv)
 
 
@@ -82,10 +83,15 @@ def timed_eval(folder, recipe: Recipe, output_path: Path, reuse: bool) -> tuple:
     return report, report.timing["wall_seconds"]
 
 
+def recipe_from_args(args: argparse.Namespace) -> Recipe:
+    """The recipe: defaults, then --smoke's settings, then every flag given (None included)."""
+    overrides = {f.name: getattr(args, f.name) for f in fields(Recipe) if hasattr(args, f.name)}
+    return Recipe(**{**(SMOKE if args.smoke else {}), **overrides})
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv if argv is not None else sys.argv[1:])
-    overrides = {f.name: getattr(args, f.name) for f in fields(Recipe) if getattr(args, f.name, None) is not None}
-    recipe = Recipe(**{**(SMOKE if args.smoke else {}), **overrides})
+    recipe = recipe_from_args(args)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.json").write_text(recipe.to_json())

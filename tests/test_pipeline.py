@@ -101,3 +101,13 @@ def test_recipe_json_shows_repository_files_relative_to_its_root(tmp_path):
     assert shown["sft_data"] == "data/sft.jsonl" and shown["dpo_data"] == "data/dpo_pairs.jsonl"
     assert shown["eval_data"] == str(tmp_path / "mine.jsonl")  # outside the repository: kept whole
     assert shown["dpo_rows"] == [5, 6, 7, 8, 9, 10]
+
+
+def test_reproduce_flags_override_the_recipe_and_none_means_all_rows():
+    reproduce = runpy.run_path(str(REPO_ROOT / "scripts" / "reproduce.py"))
+    recipe = lambda *flags: reproduce["recipe_from_args"](reproduce["parse_args"](["--out", "x", *flags]))  # noqa: E731
+    assert recipe() == Recipe()
+    assert recipe("--dpo-rows", "none").dpo_rows is None  # all ten rows, as select_rows' error advises
+    assert recipe("--dpo-rows", "9,10", "--beta", "0.3").dpo_rows == (9, 10)
+    assert recipe("--smoke", "--dpo-steps", "5").model_name == "tiny-random"
+    assert recipe("--smoke", "--dpo-steps", "5").dpo_steps == 5
