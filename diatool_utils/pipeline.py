@@ -22,6 +22,7 @@ import hashlib
 import json
 import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -235,17 +236,32 @@ def dpo_config(recipe: Recipe, out: Path) -> DiaToolDPOConfig:
 
 
 def select_rows(pairs: list[dict], rows, source) -> list[dict]:
-    """The pairs of the given Table-1 ``rows``; a file without row labels or without those rows is an error."""
+    """The pairs of the given Table-1 ``rows``, in their order in ``pairs``.
+
+    A row named k times weighs k times as much (its share is its size times k): ``(5, 6, 9, 9)``
+    keeps every pair of row 9 and the first half of those of rows 5 and 6, so that with equal
+    row sizes row 9 makes half of the training pairs. A file without row labels, or without one of those rows, is an error.
+    """
     unlabelled = [number for number, pair in enumerate(pairs) if "row" not in pair]
     if unlabelled:
         raise ValueError(f"{len(unlabelled)} of {len(pairs)} pairs in {source} have no 'row' (their Table-1 row), "
                          f"e.g. the pair with id {pairs[unlabelled[0]].get('id', '?')!r}: set dpo_rows=None "
                          "(--dpo-rows none) to train on every pair")
-    kept = [pair for pair in pairs if pair["row"] in rows]
-    if not kept:
-        found = sorted({pair["row"] for pair in pairs})
-        raise ValueError(f"no pair in {source} comes from Table-1 rows {list(rows)} (it has rows {found})")
-    print(f"DPO pairs: {len(kept)} of {len(pairs)}, from Table-1 rows {list(rows)}")
+    weights = Counter(rows)
+    found = Counter(pair["row"] for pair in pairs)
+    if absent := sorted(row for row in weights if not found[row]):
+        raise ValueError(f"no pair in {source} comes from Table-1 rows {absent} (it has rows {sorted(found)})")
+    heaviest = max(weights.values())
+    quota = {row: round(found[row] * weight / heaviest) for row, weight in weights.items()}
+    taken = Counter()
+    kept = []
+    for pair in pairs:
+        if taken[pair["row"]] < quota.get(pair["row"], 0):
+            taken[pair["row"]] += 1
+            kept.append(pair)
+    shares = ", ".join(f"row {row} {taken[row]}" + (f" of {found[row]}" if taken[row] < found[row] else "")
+                       for row in sorted(weights))
+    print(f"DPO pairs: {len(kept)} of {len(pairs)} ({shares})")
     return kept
 
 

@@ -2,6 +2,7 @@
 
 import json
 import runpy
+from collections import Counter
 
 import pytest
 
@@ -91,9 +92,21 @@ def test_select_rows_keeps_the_asked_rows_and_refuses_unusable_files():
     assert [p["id"] for p in select_rows(pairs, (4, 9), "pairs.jsonl")] == ["p1", "p2", "p3"]
     with pytest.raises(ValueError, match=r"rows \[5\] \(it has rows \[1, 2, 4, 9\]\)"):
         select_rows(pairs, (5,), "pairs.jsonl")
+    with pytest.raises(ValueError, match=r"rows \[5\]"):  # one absent row is an error, not a smaller mix
+        select_rows(pairs, (4, 5), "pairs.jsonl")
     own = pairs + [{"id": "mine", "prompt": []}]  # a user's pair file without Table-1 labels
     with pytest.raises(ValueError, match="1 of 6 pairs in own.jsonl have no 'row'.*'mine'.*dpo_rows=None"):
         select_rows(own, (4,), "own.jsonl")
+
+
+def test_a_row_named_twice_weighs_twice_and_the_order_is_kept(capsys):
+    pairs = [{"id": f"p{i}", "row": row} for i, row in enumerate([5, 9, 5, 9, 5, 9, 5, 9, 1])]
+    kept = select_rows(pairs, (5, 9, 9), "pairs.jsonl")
+    assert [p["id"] for p in kept] == ["p0", "p1", "p2", "p3", "p5", "p7"]  # half of row 5, all of row 9
+    assert "DPO pairs: 6 of 9 (row 5 2 of 4, row 9 4)" in capsys.readouterr().out
+    # unequal row sizes: a row's share is its size times its weight (10 x 2 : 4 x 1)
+    uneven = [{"id": f"q{i}", "row": row} for i, row in enumerate([5] * 10 + [9] * 4)]
+    assert Counter(p["row"] for p in select_rows(uneven, (5, 5, 9), "pairs.jsonl")) == {5: 10, 9: 2}
 
 
 def test_recipe_json_shows_repository_files_relative_to_its_root(tmp_path):

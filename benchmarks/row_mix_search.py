@@ -1,0 +1,95 @@
+"""Which Table-1 rows should DiaTool-DPO train on? Train and evaluate several mixes on one SFT model.
+
+    python benchmarks/row_mix_search.py --sft runs/04_qlora/sft/merged --out runs/mix_search \
+        --mix rows5-10 5,6,7,8,9,10 --mix decline-x2 5,6,7,8,9,9,10,10 --mix slow 5,6,7,8,9,10 lr=2e-4
+
+Each ``--mix NAME ROWS [FIELD=VALUE ...]`` is one DPO run from the same SFT checkpoint: ROWS are
+Table-1 rows (a row named twice weighs twice, see ``pipeline.select_rows``), and FIELD=VALUE
+overrides a recipe field (``steps``, ``lr`` and ``beta`` are short for ``dpo_steps``,
+``dpo_learning_rate`` and ``beta``). The SFT model is evaluated once, as the baseline.
+
+Writes into --out: search.md (accuracy per type and what the replies did, one row per mix) and
+search.json (summaries, training curves, seconds). With ``--minutes`` the search stops starting
+new mixes once that much wall time has passed, and says which it left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from diatool_utils.evaluation import behaviour_table, comparison_table
+from diatool_utils.pipeline import Recipe, evaluate_checkpoint, train_dpo
+
+SHORT = {"steps": "dpo_steps", "lr": "dpo_learning_rate"}
+
+
+def parse_mix(words: list[str]) -> tuple[str, dict]:
+    """``[NAME, ROWS, FIELD=VALUE ...]`` -> (NAME, recipe overrides)."""
+    if len(words) < 2:
+        raise ValueError(f"--mix {' '.join(words)}: give a name and the rows, e.g. --mix decline-x2 5,6,9,9")
+    name, rows, *settings = words
+    overrides = {"dpo_rows": None if rows == "all" else tuple(int(row) for row in rows.split(","))}
+    types = {f.name: f.type for f in fields(Recipe)}
+    for setting in settings:
+        field_name, _, value = setting.partition("=")
+        field_name = SHORT.get(field_name, field_name)
+        if field_name not in types or not value:
+            raise ValueError(f"--mix {name}: {setting!r} is not FIELD=VALUE with a Recipe field")
+        overrides[field_name] = int(value) if str(types[field_name]).startswith("int") else float(value)
+    return name, overrides
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sft", type=Path, required=True, help="the merged SFT checkpoint every mix starts from")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--mix", nargs="+", action="append", required=True, metavar="NAME ROWS [FIELD=VALUE]")
+    parser.add_argument("--minutes", type=float, default=None, help="start no new mix after this many minutes")
+    parser.add_argument("--eval-limit", type=int, default=None)
+    args = parser.parse_args(argv)
+    mixes = dict(parse_mix(words) for words in args.mix)
+    base = Recipe(eval_limit=args.eval_limit)
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+
+    reports = {"SFT only": evaluate_checkpoint(args.sft, base, args.out / "eval_sft.jsonl")}
+    results = {"mixes": {}, "left_out": [], "sft": str(args.sft)}
+    for name, overrides in mixes.items():
+        if args.minutes and time.perf_counter() - start > 60 * args.minutes:
+            results["left_out"].append(name)
+            continue
+        recipe = Recipe(**{**base.__dict__, **overrides})
+        stage = train_dpo(recipe, args.sft, args.out / name)
+        report = evaluate_checkpoint(stage.path, recipe, args.out / f"eval_{name}.jsonl")
+        reports[name] = report
+        results["mixes"][name] = {"overrides": overrides, "summary": report.summary, "history": stage.history,
+                                  "train_seconds": round(stage.seconds, 1),
+                                  "eval_seconds": report.timing["wall_seconds"]}
+        print(f"{name}: {json.dumps(report.summary)}", flush=True)
+        _write(args.out, reports, results, argv)
+    results["sft_summary"] = reports["SFT only"].summary
+    _write(args.out, reports, results, argv)
+    print(comparison_table(reports))
+    return results
+
+
+def _write(out: Path, reports: dict, results: dict, argv) -> None:
+    """Rewritten after every mix, so a run stopped early still leaves its finished mixes."""
+    command = "python benchmarks/row_mix_search.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    settings = "\n".join(f"| {name} | {json.dumps(mix['overrides'])} | {mix['train_seconds'] / 60:.1f} min | "
+                         f"{mix['eval_seconds'] / 60:.1f} min |" for name, mix in results["mixes"].items())
+    left_out = f"\nLeft out (time): {', '.join(results['left_out'])}\n" if results["left_out"] else ""
+    (out / "search.md").write_text(
+        f"{comparison_table(reports)}\n\n| mix | recipe changes | DPO | eval |\n|---|---|---|---|\n{settings}\n"
+        f"{left_out}\nWhat the replies did (counts of turns; the right action in bold):\n\n"
+        f"{behaviour_table(reports)}\n\nCommand: `{command}`\n")
+    (out / "search.json").write_text(json.dumps({**results, "command": command}, indent=2, default=list))
+
+
+if __name__ == "__main__":
+    main()
