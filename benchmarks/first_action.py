@@ -1,0 +1,57 @@
+"""The first-action diagnostic (diatool_utils/first_action.py) for several checkpoints on the benchmark.
+
+    python benchmarks/first_action.py --out results/04_qlora_cpu/first_action.md \
+        SFT=runs/04_qlora/sft/merged "SFT + DiaTool-DPO"=runs/04_qlora/dpo-full/merged
+
+Writes a Markdown table (mean P(text) per turn type, AUC of slot and relevance turns against
+call turns) and a JSON file beside it with the same numbers and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from diatool_utils.benchmark import load_dialog_benchmark
+from diatool_utils.first_action import first_action_of_checkpoint, first_action_table
+from diatool_utils.models import load_model_and_tokenizer
+from diatool_utils.paths import DATA_DIR
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+", metavar="NAME=PATH")
+    parser.add_argument("--out", type=Path, required=True, help="the Markdown table (JSON beside it)")
+    parser.add_argument("--eval-data", default=str(DATA_DIR / "eval_dialog.jsonl"))
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args(argv)
+    named = [spec.partition("=")[::2] for spec in args.checkpoints]
+    if bad := [spec for spec, (name, path) in zip(args.checkpoints, named, strict=True) if not name or not path]:
+        parser.error(f"give each checkpoint as NAME=PATH, not {bad}")
+    cases = load_dialog_benchmark(args.eval_data)
+    stats, seconds = {}, {}
+    for name, path in named:
+        start = time.perf_counter()
+        model, tokenizer = load_model_and_tokenizer(path)
+        stats[name] = first_action_of_checkpoint(model, tokenizer, cases, batch_size=args.batch_size)
+        seconds[name] = round(time.perf_counter() - start, 1)
+        del model
+        print(name, stats[name], f"{seconds[name]} s", flush=True)
+    command = "python benchmarks/first_action.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    table = first_action_table(stats)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(f"{table}\n\n{len(cases)} turns of {args.eval_data}; device "
+                        f"{'cuda' if torch.cuda.is_available() else 'cpu'}.\n\nCommand: `{command}`\n")
+    args.out.with_suffix(".json").write_text(json.dumps({"stats": stats, "seconds": seconds, "command": command},
+                                                        indent=2))
+    print(table)
+    return stats
+
+
+if __name__ == "__main__":
+    main()
