@@ -1,12 +1,13 @@
 """Does the model *tell* turns apart, or only lean one way? The first-action diagnostic.
 
-In the Functionary format the assistant's first decision is its recipient: ``all`` followed by
-a newline starts a text reply (ask, decline, answer), a function name starts a call. So for a
-prompt that ends at ``<|recipient|>``::
+In the Functionary format the assistant's first decision is its recipient: ``all`` starts a
+text reply (ask, decline, answer), a function name starts a call. So for a prompt that ends at
+``<|recipient|>``, the probability of the token ``all`` is the probability of a text reply::
 
-    P(text) = P(all | prompt) * P(newline | prompt, all)
+    P(text) = P(all | prompt)
 
-(two factors, because a function name may itself start with the token ``all``).
+(exact as long as no offered function's name starts with that token; :func:`first_action_of_checkpoint`
+checks the benchmark's tools).
 
 Greedy decoding only shows which side of 1/2 P(text) falls on. Two numbers separate the two
 ways a model can change:
@@ -28,43 +29,80 @@ from collections.abc import Sequence
 import torch
 
 from .evaluation import build_prompt
-from .judge import EvalCase
+from .judge import EvalCase, tool_schemas
 
-TEXT_RECIPIENT = "all\n"  # the tokens that open a text reply after <|recipient|>
+TEXT_RECIPIENT = "all"  # the token that opens a text reply after <|recipient|>
+
+
+def _text_token(tokenizer) -> int:
+    ids = tokenizer(TEXT_RECIPIENT, add_special_tokens=False).input_ids
+    if len(ids) != 1:
+        raise ValueError(f"{TEXT_RECIPIENT!r} is {len(ids)} tokens for this tokenizer; the diagnostic needs one")
+    return ids[0]
+
+
+def _prefix_hosts(encoded: list[list[int]]) -> dict[int, int]:
+    """Prompt index -> index of the longest prompt whose tokens start with it (itself if none).
+
+    The turns of one dialogue share their history, so one forward pass over its last turn's
+    prompt scores every earlier turn too (a causal model's logits at a position see only what
+    came before it).
+    """
+    hosts: dict[int, int] = {}
+    longest_first = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    roots: list[int] = []
+    for i in longest_first:
+        ids = encoded[i]
+        hosts[i] = next((j for j in roots if encoded[j][: len(ids)] == ids), i)
+        if hosts[i] == i:
+            roots.append(i)
+    return hosts
 
 
 @torch.no_grad()
-def text_probability(model, tokenizer, prompts: Sequence[str], *, batch_size: int = 8) -> torch.Tensor:
-    """P(text reply) for each prompt ending at ``<|recipient|>``; shape (len(prompts),).
+def text_probability(model, tokenizer, prompts: Sequence[str], *, batch_size: int = 4) -> torch.Tensor:
+    """P(text reply) = P(``all``) for each prompt ending at ``<|recipient|>``; shape (len(prompts),).
 
-    One forward pass per batch over ``prompt + "all\\n"``, left-padded so that the last tokens
-    of every row line up: the logits at the last ``m + 1`` positions score the ``m`` tokens of
-    ``all\\n``. Position ids count real tokens only, as in ``generate``.
+    Prompts that are token prefixes of a longer one are read off its forward pass
+    (:func:`_prefix_hosts`); the remaining prompts run in left-padded batches, with position ids
+    that count real tokens only, as in ``generate``. Only the hidden states at the read positions
+    go through the output layer.
     """
-    marker = tokenizer(TEXT_RECIPIENT, add_special_tokens=False).input_ids
-    m = len(marker)
-    target = torch.tensor(marker, device=model.device)
-    was_training, padding_side = model.training, tokenizer.padding_side
+    text_id = _text_token(tokenizer)
+    encoded = [tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
+    if bad := [i for i, p in enumerate(prompts) if not p.endswith("<|recipient|>")]:
+        raise ValueError(f"prompt {bad[0]} ({len(bad)} in all) does not end at '<|recipient|>'")
+    hosts = _prefix_hosts(encoded)
+    roots = sorted(set(hosts.values()), key=lambda i: len(encoded[i]))
+    readers = {root: [i for i, host in hosts.items() if host == root] for root in roots}
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
+    was_training = model.training
     model.eval()
-    tokenizer.padding_side = "left"
-    scores = []
+    result = torch.empty(len(prompts))
     try:
-        for start in range(0, len(prompts), batch_size):
-            batch = tokenizer([p + TEXT_RECIPIENT for p in prompts[start : start + batch_size]],
-                              return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            ids, mask = batch["input_ids"], batch["attention_mask"]
-            if not torch.equal(ids[:, -m:], target.expand(len(ids), -1)):
-                raise ValueError(f"prompts {start}..{start + len(ids) - 1}: '{TEXT_RECIPIENT!r}' does not tokenize "
-                                 "on its own after them; do they end at '<|recipient|>'?")
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                           logits_to_keep=m + 1).logits[:, :m].float()  # (B, m, V): position j predicts marker[j]
-            logp = logits.log_softmax(-1).gather(-1, target.expand(len(ids), -1)[..., None]).squeeze(-1)  # (B, m)
-            scores.append(logp.sum(-1).exp().cpu())
+        for start in range(0, len(roots), batch_size):
+            batch = roots[start : start + batch_size]
+            width = max(len(encoded[root]) for root in batch)
+            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            rows, positions, targets = [], [], []
+            for row, root in enumerate(batch):
+                pad = width - len(encoded[root])
+                ids[row, pad:] = torch.tensor(encoded[root])
+                mask[row, pad:] = 1
+                for i in readers[root]:
+                    rows.append(row)
+                    positions.append(pad + len(encoded[i]) - 1)  # the <|recipient|> that ends prompt i
+                    targets.append(i)
+            ids, mask = ids.to(model.device), mask.to(model.device)
+            hidden = decoder(input_ids=ids, attention_mask=mask,
+                             position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).last_hidden_state  # (B, L, H)
+            logits = head(hidden[torch.tensor(rows), torch.tensor(positions)]).float()  # (readers, V)
+            result[torch.tensor(targets)] = logits.log_softmax(-1)[:, text_id].exp().cpu()
     finally:
-        tokenizer.padding_side = padding_side
         model.train(was_training)
-    return torch.cat(scores) if scores else torch.empty(0)
+    return result
 
 
 def auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
@@ -101,7 +139,17 @@ def first_action_table(stats: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def first_action_of_checkpoint(model, tokenizer, cases: Sequence[EvalCase], *, batch_size: int = 8) -> dict:
-    """:func:`first_action_stats` of a loaded model on benchmark cases."""
+def first_action_of_checkpoint(model, tokenizer, cases: Sequence[EvalCase], *, batch_size: int = 4) -> dict:
+    """:func:`first_action_stats` of a loaded model on benchmark cases.
+
+    Refuses cases whose tools include one whose name starts with the ``all`` token: P(all) would
+    then count that call as text.
+    """
+    text_id = _text_token(tokenizer)
+    for case in cases:
+        for name in tool_schemas(case.tools):
+            if tokenizer(name, add_special_tokens=False).input_ids[:1] == [text_id]:
+                raise ValueError(f"dialog {case.dialog_num} turn {case.turn_num}: tool {name!r} starts with the "
+                                 f"token {TEXT_RECIPIENT!r}, so P({TEXT_RECIPIENT}) would not be P(text)")
     return first_action_stats(cases, text_probability(model, tokenizer, [build_prompt(c) for c in cases],
                                                       batch_size=batch_size))

@@ -1,5 +1,6 @@
 """The first-action diagnostic: P(text reply) at the recipient, and how well it ranks turn types."""
 
+import dataclasses
 import math
 
 import pytest
@@ -7,7 +8,13 @@ import torch
 
 from diatool_utils.benchmark import load_dialog_benchmark
 from diatool_utils.evaluation import build_prompt
-from diatool_utils.first_action import auc, first_action_stats, first_action_table, text_probability
+from diatool_utils.first_action import (
+    auc,
+    first_action_of_checkpoint,
+    first_action_stats,
+    first_action_table,
+    text_probability,
+)
 from diatool_utils.paths import DATA_DIR
 
 
@@ -16,23 +23,32 @@ def cases():
     return load_dialog_benchmark(DATA_DIR / "eval_dialog.jsonl")[:5]
 
 
-def test_text_probability_is_the_two_token_probability_of_all_newline(tiny_model, tiny_tokenizer, cases):
+def test_text_probability_reads_each_turn_off_its_dialogues_longest_prompt(tiny_model, tiny_tokenizer, cases):
     prompts = [build_prompt(case) for case in cases]
-    batched = text_probability(tiny_model, tiny_tokenizer, prompts, batch_size=3)  # left padding inside
-    alone = torch.stack([text_probability(tiny_model, tiny_tokenizer, [p])[0] for p in prompts])
-    torch.testing.assert_close(batched, alone, rtol=1e-4, atol=1e-7)
-    all_id, newline_id = tiny_tokenizer("all\n", add_special_tokens=False).input_ids
-    ids = tiny_tokenizer(prompts[0], return_tensors="pt", add_special_tokens=False).input_ids
+    assert prompts[1].startswith(prompts[0])  # turns of one dialogue share their history: one forward pass
+    shared = text_probability(tiny_model, tiny_tokenizer, prompts, batch_size=2)
+    text_id = tiny_tokenizer("all", add_special_tokens=False).input_ids[0]
     with torch.no_grad():
-        first = tiny_model(ids).logits[0, -1].log_softmax(-1)[all_id]
-        second = tiny_model(torch.cat([ids, torch.tensor([[all_id]])], 1)).logits[0, -1].log_softmax(-1)[newline_id]
-    assert batched[0].item() == pytest.approx((first + second).exp().item(), rel=1e-4)
-    assert tiny_tokenizer.padding_side == "right"  # restored
+        alone = torch.stack([tiny_model(tiny_tokenizer(p, return_tensors="pt", add_special_tokens=False).input_ids)
+                             .logits[0, -1].log_softmax(-1)[text_id].exp() for p in prompts])
+    torch.testing.assert_close(shared, alone, rtol=1e-4, atol=1e-7)
+    reordered = text_probability(tiny_model, tiny_tokenizer, prompts[::-1], batch_size=1)  # no padding at all
+    torch.testing.assert_close(reordered, shared.flip(0), rtol=1e-4, atol=1e-7)
 
 
-def test_a_prompt_that_does_not_end_at_the_recipient_is_refused(tiny_model, tiny_tokenizer):
-    with pytest.raises(ValueError, match=r"prompts 0\.\.0.*<\|recipient\|>"):
-        text_probability(tiny_model, tiny_tokenizer, ["What is sm"])  # 'sm' + 'all' merge into 'small'
+def test_a_prompt_that_does_not_end_at_the_recipient_is_refused(tiny_model, tiny_tokenizer, cases):
+    with pytest.raises(ValueError, match=r"prompt 1 \(1 in all\) does not end at '<\|recipient\|>'"):
+        text_probability(tiny_model, tiny_tokenizer, [build_prompt(cases[0]), "What is the weather"])
+
+
+def test_a_tool_named_like_the_text_recipient_is_refused(tiny_model, tiny_tokenizer, cases):
+    tool = {"type": "function", "function": {"name": "allocate_seat", "description": "Seat a guest.",
+                                             "parameters": {"type": "object", "properties": {}}}}
+    clash = dataclasses.replace(cases[0], tools=cases[0].tools + [tool])
+    with pytest.raises(ValueError, match="tool 'allocate_seat' starts with the token 'all'"):
+        first_action_of_checkpoint(tiny_model, tiny_tokenizer, [clash])
+    stats = first_action_of_checkpoint(tiny_model, tiny_tokenizer, cases)
+    assert set(stats["mean_p_text"]) <= {"call", "completion", "slot", "relevance"}
 
 
 def test_auc_counts_pairs_ranked_right_and_ties_as_half():
