@@ -1,0 +1,54 @@
+"""The search and diagnostic scripts in benchmarks/, end to end on the tiny model."""
+
+import json
+import runpy
+
+import pytest
+
+from diatool_utils.paths import REPO_ROOT
+from diatool_utils.templating import add_functionary_tokens
+
+SEARCH = runpy.run_path(str(REPO_ROOT / "benchmarks" / "row_mix_search.py"))
+FIRST_ACTION = runpy.run_path(str(REPO_ROOT / "benchmarks" / "first_action.py"))
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path, tiny_model, tiny_tokenizer):
+    folder = tmp_path / "tiny"  # as an SFT stage leaves it: the Functionary tokens added
+    add_functionary_tokens(tiny_tokenizer, tiny_model)
+    tiny_model.save_pretrained(folder)
+    tiny_tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_a_mix_is_a_name_rows_and_recipe_fields():
+    parse = SEARCH["parse_mix"]
+    assert parse(["decline-x2", "5,6,9,9", "steps=3", "lr=1e-4"]) == (
+        "decline-x2", {"dpo_rows": (5, 6, 9, 9), "dpo_steps": 3, "dpo_learning_rate": 1e-4})
+    assert parse(["all-rows", "all", "beta=0.1"]) == ("all-rows", {"dpo_rows": None, "beta": 0.1})
+    with pytest.raises(ValueError, match="give a name and the rows"):
+        parse(["lonely"])
+    with pytest.raises(ValueError, match="--mix m: 'stepz=3' is not FIELD=VALUE"):
+        parse(["m", "5", "stepz=3"])
+
+
+def test_search_trains_each_mix_and_tabulates_it(tmp_path, tiny_checkpoint):
+    out = tmp_path / "search"
+    results = SEARCH["main"](["--sft", str(tiny_checkpoint), "--out", str(out), "--eval-limit", "3",
+                              "--mix", "decline", "9,10", "steps=1", "max_new_tokens=4"])
+    assert list(results["mixes"]) == ["decline"]
+    assert results["mixes"]["decline"]["overrides"]["dpo_rows"] == (9, 10)
+    table = (out / "search.md").read_text()
+    assert "| decline |" in table and "| SFT only |" in table and "What the replies did" in table
+    assert json.loads((out / "search.json").read_text())["mixes"]["decline"]["summary"]["total"] == 3
+
+
+def test_first_action_script_writes_its_table_and_numbers(tmp_path, tiny_checkpoint):
+    out = tmp_path / "fa.md"
+    stats = FIRST_ACTION["main"](["--out", str(out), f"tiny model={tiny_checkpoint}"])
+    assert 0.0 <= stats["tiny model"]["auc_slot_vs_call"] <= 1.0
+    text = out.read_text()
+    assert "| tiny model |" in text and "199 turns of data/eval_dialog.jsonl" in text
+    assert "'tiny model=" in json.loads(out.with_suffix(".json").read_text())["command"]  # quoted: it has a space
+    with pytest.raises(SystemExit):
+        FIRST_ACTION["main"](["--out", str(out), "no-equals-sign"])
