@@ -259,9 +259,9 @@ def select_rows(pairs: list[dict], rows, source) -> list[dict]:
         if taken[pair["row"]] < quota.get(pair["row"], 0):
             taken[pair["row"]] += 1
             kept.append(pair)
-    shares = ", ".join(f"row {row} {taken[row]}" + (f" of {found[row]}" if taken[row] < found[row] else "")
+    shares = ", ".join(f"{row} ({taken[row]}" + (f" of {found[row]})" if taken[row] < found[row] else ")")
                        for row in sorted(weights))
-    print(f"DPO pairs: {len(kept)} of {len(pairs)} ({shares})")
+    print(f"DPO pairs: {len(kept)} of {len(pairs)}, from Table-1 rows {shares}")
     return kept
 
 

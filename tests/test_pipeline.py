@@ -48,7 +48,7 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path, capsys):
     sft_written = sft_checkpoint.stat().st_mtime_ns
     changed = reproduce["main"](args + ["--beta", "0.3", "--dpo-rows", "9,10"])
     assert checkpoint.stat().st_mtime_ns != written and sft_checkpoint.stat().st_mtime_ns == sft_written
-    assert "DPO pairs: 600 of 3000, from Table-1 rows [9, 10]" in capsys.readouterr().out
+    assert "DPO pairs: 600 of 3000, from Table-1 rows 9 (300), 10 (300)" in capsys.readouterr().out
     assert changed["seconds"]["SFT train"] == results["seconds"]["SFT train"]
 
 
@@ -103,7 +103,7 @@ def test_a_row_named_twice_weighs_twice_and_the_order_is_kept(capsys):
     pairs = [{"id": f"p{i}", "row": row} for i, row in enumerate([5, 9, 5, 9, 5, 9, 5, 9, 1])]
     kept = select_rows(pairs, (5, 9, 9), "pairs.jsonl")
     assert [p["id"] for p in kept] == ["p0", "p1", "p2", "p3", "p5", "p7"]  # half of row 5, all of row 9
-    assert "DPO pairs: 6 of 9 (row 5 2 of 4, row 9 4)" in capsys.readouterr().out
+    assert "DPO pairs: 6 of 9, from Table-1 rows 5 (2 of 4), 9 (4)" in capsys.readouterr().out
     # unequal row sizes: a row's share is its size times its weight (10 x 2 : 4 x 1)
     uneven = [{"id": f"q{i}", "row": row} for i, row in enumerate([5] * 10 + [9] * 4)]
     assert Counter(p["row"] for p in select_rows(uneven, (5, 5, 9), "pairs.jsonl")) == {5: 10, 9: 2}
