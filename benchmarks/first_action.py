@@ -21,7 +21,8 @@ import torch
 from diatool_utils.benchmark import load_dialog_benchmark
 from diatool_utils.first_action import first_action_of_checkpoint, first_action_table
 from diatool_utils.models import load_model_and_tokenizer
-from diatool_utils.paths import DATA_DIR, REPO_ROOT
+from diatool_utils.paths import DATA_DIR
+from diatool_utils.pipeline import shown_path
 
 
 def main(argv=None) -> dict:
@@ -46,8 +47,7 @@ def main(argv=None) -> dict:
     command = shlex.join(["python", "benchmarks/first_action.py", *(argv if argv is not None else sys.argv[1:])])
     table = first_action_table(stats)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    shown = Path(args.eval_data).resolve()
-    shown = shown.relative_to(REPO_ROOT) if shown.is_relative_to(REPO_ROOT) else shown
+    shown = shown_path(str(Path(args.eval_data).resolve()))
     args.out.write_text(f"{table}\n\n{len(cases)} turns of {shown}; device "
                         f"{'cuda' if torch.cuda.is_available() else 'cpu'}.\n\nCommand: `{command}`\n")
     args.out.with_suffix(".json").write_text(json.dumps({"stats": stats, "seconds": seconds, "command": command},

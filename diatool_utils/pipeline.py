@@ -23,7 +23,7 @@ import json
 import random
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -85,13 +85,27 @@ class Recipe:
 
     def to_json(self) -> str:
         """The recipe as JSON; files inside this repository are shown relative to its root (same on every machine)."""
-        return json.dumps({name: _shown_path(value) for name, value in asdict(self).items()}, indent=2)
+        return json.dumps({name: shown_path(value) for name, value in asdict(self).items()}, indent=2)
 
 
-def _shown_path(value):
+def shown_path(value):
+    """A path inside this repository as relative to its root (same on every machine); anything else unchanged."""
     if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_relative_to(REPO_ROOT):
         return str(Path(value).relative_to(REPO_ROOT))
     return value
+
+
+def recipe_field_parser(name: str):
+    """Text -> value of the Recipe field ``name`` (for command-line flags): ints, floats, booleans,
+    row tuples ("5,6,9,9"; "none" for None), strings ("none" for None where the field allows it)."""
+    annotation = str({f.name: f.type for f in fields(Recipe)}[name])
+    if annotation.startswith("bool"):
+        return lambda text: text.lower() in ("1", "true", "yes")
+    if annotation.startswith("tuple[int"):
+        return lambda text: None if text.lower() == "none" else tuple(int(x) for x in text.split(","))
+    if annotation.startswith("str | None"):
+        return lambda text: None if text.lower() == "none" else text
+    return {"int": int, "float": float}.get(annotation.split(" ")[0], str)
 
 
 def read_jsonl(path, limit: int | None = None, seed: int = 0) -> list[dict]:

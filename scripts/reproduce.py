@@ -23,22 +23,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from diatool_utils.evaluation import behaviour_table, comparison_table, plot_accuracy  # noqa: E402
-from diatool_utils.pipeline import ABLATIONS, Recipe, evaluate_checkpoint, train_dpo, train_sft  # noqa: E402
+from diatool_utils.pipeline import (  # noqa: E402
+    ABLATIONS,
+    Recipe,
+    evaluate_checkpoint,
+    recipe_field_parser,
+    train_dpo,
+    train_sft,
+)
 
 SMOKE = dict(model_name="tiny-random", sft_steps=2, dpo_steps=2, eval_limit=6, max_new_tokens=8, max_length=512)
 LABELS = {"full": "SFT + DiaTool-DPO", "no_psi": "w/o psi", "no_margin": "w/o margin",
           "plain_multiturn": "w/o phi, psi, margin"}
-
-
-def _parser_type(annotation: str):
-    """Recipe field annotation ("int | None", "float", ...) -> a function that parses the flag."""
-    if annotation.startswith("bool"):
-        return lambda text: text.lower() in ("1", "true", "yes")
-    if annotation.startswith("tuple[int"):
-        return lambda text: None if text.lower() == "none" else tuple(int(x) for x in text.split(","))
-    if annotation.startswith("str | None"):
-        return lambda text: None if text.lower() == "none" else text
-    return {"int": int, "float": float}.get(annotation.split(" ")[0], str)
 
 
 def parse_args(argv):
@@ -54,7 +50,7 @@ def parse_args(argv):
         if f.name in ("extra", "ablation"):
             continue
         # SUPPRESS: a flag not given leaves no attribute, so "--dpo-rows none" (None) still overrides the default
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_parser_type(str(f.type)),
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=recipe_field_parser(f.name),
                             default=argparse.SUPPRESS, help=f"(default {f.default})")
     return parser.parse_args(argv)
 

@@ -26,6 +26,8 @@ def test_a_mix_is_a_name_rows_and_recipe_fields():
     assert parse(["decline-x2", "5,6,9,9", "steps=3", "lr=1e-4"]) == (
         "decline-x2", {"dpo_rows": (5, 6, 9, 9), "dpo_steps": 3, "dpo_learning_rate": 1e-4})
     assert parse(["all-rows", "all", "beta=0.1"]) == ("all-rows", {"dpo_rows": None, "beta": 0.1})
+    # values parse by the Recipe field's type, as reproduce.py's flags do (a string field was float() before)
+    assert parse(["np", "5,6", "ablation=no_psi"])[1] == {"dpo_rows": (5, 6), "ablation": "no_psi"}
     with pytest.raises(ValueError, match="give a name and the rows"):
         parse(["lonely"])
     with pytest.raises(ValueError, match="--mix m: 'stepz=3' is not FIELD=VALUE"):

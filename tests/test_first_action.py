@@ -58,7 +58,7 @@ def test_auc_counts_pairs_ranked_right_and_ties_as_half():
     assert math.isnan(auc(torch.tensor([]), torch.tensor([1.0])))
 
 
-def test_stats_separate_a_lean_from_a_ranking(cases):
+def test_stats_separate_a_lean_from_a_ranking():
     kinds = [type("Case", (), {"type_of_output": kind}) for kind in ["call", "call", "slot", "slot", "relevance"]]
     ranked = first_action_stats(kinds, torch.tensor([0.1, 0.2, 0.3, 0.4, 0.05]))
     assert ranked["auc_slot_vs_call"] == 1.0 and ranked["auc_relevance_vs_call"] == 0.0
