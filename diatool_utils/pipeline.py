@@ -62,6 +62,7 @@ class Recipe:
     sft_steps: int = 160
     sft_batch_size: int = 4
     sft_learning_rate: float = 1e-3
+    sft_decision_weight: float = 1.0  # loss weight of each turn's first token, call or text (sft module docstring)
     # DiaTool-DPO
     dpo_data: str = str(DATA_DIR / "dpo_pairs.jsonl")
     dpo_steps: int = 40
@@ -155,6 +156,8 @@ def stage_key(recipe: Recipe, stage: str, limit: int | None = None, upstream: st
     """The settings a stage's result depends on. ``upstream``: the key digest of the model it starts from."""
     names = {"sft": SFT_KEY_FIELDS, "dpo": DPO_KEY_FIELDS, "eval": EVAL_KEY_FIELDS}[stage]
     key = {name: getattr(recipe, name) for name in names}
+    if stage == "sft" and recipe.sft_decision_weight != 1:  # absent at 1, so older SFT stages still match
+        key["sft_decision_weight"] = recipe.sft_decision_weight
     data = {"sft": recipe.sft_data, "dpo": recipe.dpo_data, "eval": recipe.eval_data}[stage]
     key.update(stage=stage, data_sha256=file_digest(data), limit=limit, upstream=upstream)
     return json.loads(json.dumps(key))  # as it reads back from the record (tuples become lists)
@@ -229,7 +232,8 @@ def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = F
                                                    recipe.sft_learning_rate, recipe.seed,
                                                    train_sampling_strategy="group_by_length"))
     rows = read_jsonl(recipe.sft_data, limit, recipe.seed)
-    trainer = sft_trainer(model, tokenizer, rows, args, max_length=recipe.max_length)
+    trainer = sft_trainer(model, tokenizer, rows, args, max_length=recipe.max_length,
+                          decision_weight=recipe.sft_decision_weight)
     trainer.train()
     return _save_stage(folder, trainer, recipe.model_name, key, start)
 

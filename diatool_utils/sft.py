@@ -6,12 +6,21 @@ trained tokens only (``turn_index >= 0`` from ``masking.tokenize_conversation``)
 user and tool tokens stay in the context with label -100.
 
     labels[i] = input_ids[i] if turn_index[i] >= 0 else -100
+
+One token of each turn decides what the turn *does*: the first one after ``<|recipient|>``,
+``all`` for a text reply (ask, decline, report) or a function name's first token for a call.
+It is one of the ~30 tokens of a turn, and the tokens that copy values dominate the mean loss,
+so with ``decision_weight`` w > 1 the loss is the weighted mean
+
+    loss = sum_i m_i * CE_i / sum_i m_i,   m_i = w at a turn's first token, 1 elsewhere
+
+(REFERENCE: the first action is what the Slot and Relevance columns judge; see ``first_action``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from datasets import Dataset
@@ -70,32 +79,46 @@ def attach_lora(model: PreTrainedModel, tokenizer, **lora_kwargs) -> PeftModel:
     return get_peft_model(model, lora_config(tokenizer, **lora_kwargs))
 
 
-def sft_features(tokenizer, row: dict, max_length: int | None) -> dict:
-    """``input_ids`` and ``labels`` (-100 outside assistant turns) for one conversation row."""
+def sft_features(tokenizer, row: dict, max_length: int | None, decision_weight: float = 1.0) -> dict:
+    """``input_ids``, ``labels`` (-100 outside assistant turns) and ``loss_weights`` for one conversation row.
+
+    ``loss_weights`` is ``decision_weight`` at each turn's first token (its recipient), 1 at its other
+    tokens and 0 outside the turns.
+    """
     tokenized = tokenize_conversation(tokenizer, row["messages"], row.get("tools"), max_length=max_length)
-    labels = [tok if turn >= 0 else IGNORE_INDEX for tok, turn in zip(tokenized.input_ids, tokenized.turn_index, strict=True)]
-    return {"input_ids": tokenized.input_ids, "labels": labels, "num_turns": tokenized.num_turns,
-            "dropped_turns": tokenized.dropped_turns}
+    turns = tokenized.turn_index
+    labels = [tok if turn >= 0 else IGNORE_INDEX for tok, turn in zip(tokenized.input_ids, turns, strict=True)]
+    weights = [0.0 if turn < 0 else decision_weight if i == 0 or turns[i - 1] != turn else 1.0
+               for i, turn in enumerate(turns)]
+    return {"input_ids": tokenized.input_ids, "labels": labels, "loss_weights": weights,
+            "num_turns": tokenized.num_turns, "dropped_turns": tokenized.dropped_turns}
 
 
-def build_sft_dataset(tokenizer, rows, max_length: int | None = 1024) -> tuple[Dataset, SkipReport]:
-    """Tokenize conversation rows; rows with no trained token left after truncation are skipped and counted."""
+def build_sft_dataset(tokenizer, rows, max_length: int | None = 1024,
+                      decision_weight: float = 1.0) -> tuple[Dataset, SkipReport]:
+    """Tokenize conversation rows; rows with no trained token left after truncation are skipped and counted.
+
+    With ``decision_weight`` != 1 each example also carries its ``loss_weights`` (see ``sft_features``).
+    """
+    if decision_weight <= 0:
+        raise ValueError(f"decision_weight={decision_weight}: expected a positive weight (1 = plain mean loss)")
     features, report = [], SkipReport()
     for number, row in enumerate(rows):
         row_id = row.get("id", f"row {number}")
-        example = sft_features(tokenizer, row, max_length)
+        example = sft_features(tokenizer, row, max_length, decision_weight)
         if example["num_turns"] == 0:
             report.skip("no assistant turn left after truncation", row_id)
             continue
         report.kept += 1
-        features.append({"input_ids": example["input_ids"], "labels": example["labels"]})
+        kept = ("input_ids", "labels", "loss_weights") if decision_weight != 1 else ("input_ids", "labels")
+        features.append({key: example[key] for key in kept})
     if not features:
         raise ValueError(f"no usable SFT rows: {report}")
     return Dataset.from_list(features), report
 
 
 class AssistantOnlyCollator:
-    """Right-pads ``input_ids`` (pad token) and ``labels`` (-100) to the longest row of the batch."""
+    """Right-pads ``input_ids`` (pad token), ``labels`` (-100) and ``loss_weights`` if present (0)."""
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
@@ -109,7 +132,10 @@ class AssistantOnlyCollator:
         input_ids = pad("input_ids", self.pad_token_id)
         lengths = torch.tensor([len(e["input_ids"]) for e in examples])
         attention_mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": pad("labels", IGNORE_INDEX)}
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": pad("labels", IGNORE_INDEX)}
+        if "loss_weights" in examples[0]:
+            batch["loss_weights"] = pad("loss_weights", 0.0).float()
+        return batch
 
 
 TOKEN_ROWS = "trainable_tokens_delta"  # PEFT's name for the trainable rows of the new tokens
@@ -143,6 +169,9 @@ class AssistantOnlyTrainer(Trainer):
     need not exist. The LM head (576 x 49k on SmolLM2) and its [B, L, V] fp32 logits are the largest
     matrix product and tensor of a step; ``logits_to_keep`` (the positions scored in any row of the
     batch) builds them for the assistant spans only.
+
+    A batch with ``loss_weights`` m (``build_sft_dataset(decision_weight=w)``) gets the weighted mean
+    sum m * CE / sum m over the batch instead.
     """
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -150,25 +179,33 @@ class AssistantOnlyTrainer(Trainer):
         keep = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)  # [K] positions, union over rows
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], logits_to_keep=keep)
         kept = targets[:, keep]  # [B, K]
-        loss = torch.nn.functional.cross_entropy(outputs.logits.flatten(0, 1).float(), kept.flatten(),
-                                                 ignore_index=IGNORE_INDEX, reduction="sum")
-        scored = num_items_in_batch if num_items_in_batch is not None else (kept != IGNORE_INDEX).sum()
-        loss = loss / scored
+        per_token = torch.nn.functional.cross_entropy(outputs.logits.flatten(0, 1).float(), kept.flatten(),
+                                                      ignore_index=IGNORE_INDEX, reduction="none")
+        if "loss_weights" in inputs:
+            weights = inputs["loss_weights"][:, 1:][:, keep].flatten()
+            loss = (per_token * weights).sum() / weights.sum()
+        else:
+            scored = num_items_in_batch if num_items_in_batch is not None else (kept != IGNORE_INDEX).sum()
+            loss = per_token.sum() / scored
         return (loss, outputs) if return_outputs else loss
 
 
 def sft_trainer(model, tokenizer, rows, args: TrainingArguments, max_length: int | None = 1024,
-                eval_rows=None, token_learning_rate: float | None = None) -> Trainer:
+                eval_rows=None, token_learning_rate: float | None = None, decision_weight: float = 1.0) -> Trainer:
     """A ``transformers.Trainer`` for assistant-only SFT; prints what was skipped.
+
+    ``decision_weight``: the loss weight of each turn's first token (see the module docstring).
 
     ``token_learning_rate`` (default 50 x ``args.learning_rate``) is the step size of the new
     token rows (see ``token_row_optimizer``); the scheduler scales both groups alike.
     """
-    train_dataset, report = build_sft_dataset(tokenizer, rows, max_length)
+    train_dataset, report = build_sft_dataset(tokenizer, rows, max_length, decision_weight)
     print(f"SFT data: {report}")
     eval_dataset = build_sft_dataset(tokenizer, eval_rows, max_length)[0] if eval_rows else None
     if token_learning_rate is None:
         token_learning_rate = 50 * args.learning_rate
+    if decision_weight != 1 and args.remove_unused_columns:  # Trainer would drop loss_weights (not a forward() input)
+        args = replace(args, remove_unused_columns=False)
     optimizer = token_row_optimizer(model, args.learning_rate, token_learning_rate, args.weight_decay)
     return AssistantOnlyTrainer(
         model=model,

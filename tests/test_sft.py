@@ -131,3 +131,36 @@ def test_assistant_only_logits_give_the_full_causal_lm_loss_and_gradients(tiny_m
     torch.testing.assert_close(ours, full)
     for mine, reference in zip(our_grads, full_grads, strict=True):
         torch.testing.assert_close(mine, reference, rtol=1e-4, atol=1e-6)
+
+
+def test_decision_weight_marks_the_first_token_of_each_turn(tokenizer):
+    features = sft_features(tokenizer, ROW, max_length=None, decision_weight=8.0)
+    weighted = [i for i, w in enumerate(features["loss_weights"]) if w == 8.0]
+    assert len(weighted) == 2  # one per assistant turn
+    # the recipient: the called function's first token, then "all" for the text reply
+    assert tokenizer.decode([features["input_ids"][weighted[1]]]) == "all"
+    assert "get_weather".startswith(tokenizer.decode([features["input_ids"][weighted[0]]]))
+    assert all((w > 0) == (label != IGNORE_INDEX) for w, label in zip(features["loss_weights"], features["labels"],
+                                                                       strict=True))
+    with pytest.raises(ValueError, match="decision_weight=0"):
+        build_sft_dataset(tokenizer, [ROW], max_length=None, decision_weight=0)
+
+
+def test_decision_weight_gives_the_weighted_mean_loss(tiny_model, tiny_tokenizer, tmp_path):
+    """sum m * CE / sum m with m = w at turn starts; the weights reach compute_loss through the Trainer."""
+    model = attach_lora(tiny_model, tiny_tokenizer, r=4, alpha=8, dropout=0.0)
+    other = {**ROW, "messages": ROW["messages"][:2]}
+    trainer = sft_trainer(model, tiny_tokenizer, [ROW, other], _args(tmp_path, 1, 1e-2), max_length=None,
+                          decision_weight=10.0)
+    batch = next(iter(trainer.get_train_dataloader()))  # after the Trainer's own column filtering
+    assert "loss_weights" in batch
+    with torch.no_grad():
+        ours = trainer.compute_loss(model, batch)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        targets, weights = batch["labels"][:, 1:], batch["loss_weights"][:, 1:]
+        ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
+                                               ignore_index=IGNORE_INDEX, reduction="none")
+        expected = (ce * weights.flatten()).sum() / weights.sum()
+        plain = ce.sum() / (targets != IGNORE_INDEX).sum()
+    torch.testing.assert_close(ours, expected)
+    assert not torch.isclose(ours, plain)
