@@ -19,11 +19,16 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 
 from diatool_utils.evaluation import behaviour_table, comparison_table
-from diatool_utils.pipeline import Recipe, evaluate_checkpoint, recipe_field_parser, train_dpo
+from diatool_utils.pipeline import (
+    Recipe,
+    evaluate_checkpoint,
+    recipe_field_parser,
+    recipe_overrides,
+    train_dpo,
+)
 
 SHORT = {"steps": "dpo_steps", "lr": "dpo_learning_rate"}
 
@@ -34,14 +39,7 @@ def parse_mix(words: list[str]) -> tuple[str, dict]:
         raise ValueError(f"--mix {' '.join(words)}: give a name and the rows, e.g. --mix decline-x2 5,6,9,9")
     name, rows, *settings = words
     overrides = {"dpo_rows": recipe_field_parser("dpo_rows")("none" if rows == "all" else rows)}
-    names = {f.name for f in fields(Recipe)}
-    for setting in settings:
-        field_name, _, value = setting.partition("=")
-        field_name = SHORT.get(field_name, field_name)
-        if field_name not in names or not value:
-            raise ValueError(f"--mix {name}: {setting!r} is not FIELD=VALUE with a Recipe field")
-        overrides[field_name] = recipe_field_parser(field_name)(value)
-    return name, overrides
+    return name, {**overrides, **recipe_overrides(settings, SHORT, f"--mix {name}: ")}
 
 
 def main(argv=None) -> dict:

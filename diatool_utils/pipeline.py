@@ -109,6 +109,19 @@ def recipe_field_parser(name: str):
     return {"int": int, "float": float}.get(annotation.split(" ")[0], str)
 
 
+def recipe_overrides(settings: list[str], short: dict | None = None, context: str = "") -> dict:
+    """``["FIELD=VALUE", ...]`` -> {field: value} for Recipe fields; ``short`` maps abbreviations to field names."""
+    names = {f.name for f in fields(Recipe)}
+    overrides = {}
+    for setting in settings:
+        field_name, _, value = setting.partition("=")
+        field_name = (short or {}).get(field_name, field_name)
+        if field_name not in names or not value:
+            raise ValueError(f"{context}{setting!r} is not FIELD=VALUE with a Recipe field")
+        overrides[field_name] = recipe_field_parser(field_name)(value)
+    return overrides
+
+
 def read_jsonl(path, limit: int | None = None, seed: int = 0) -> list[dict]:
     """Rows of a JSONL file, shuffled with ``seed`` (so a limit takes a fair sample)."""
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -10,6 +10,7 @@ from diatool_utils.templating import add_functionary_tokens
 
 SEARCH = runpy.run_path(str(REPO_ROOT / "benchmarks" / "row_mix_search.py"))
 FIRST_ACTION = runpy.run_path(str(REPO_ROOT / "benchmarks" / "first_action.py"))
+SFT_SEARCH = runpy.run_path(str(REPO_ROOT / "benchmarks" / "sft_search.py"))
 
 
 @pytest.fixture
@@ -54,3 +55,20 @@ def test_first_action_script_writes_its_table_and_numbers(tmp_path, tiny_checkpo
     assert "'tiny model=" in json.loads(out.with_suffix(".json").read_text())["command"]  # quoted: it has a space
     with pytest.raises(SystemExit):
         FIRST_ACTION["main"](["--out", str(out), "no-equals-sign"])
+
+
+def test_sft_search_trains_measures_and_tabulates_each_variant(tmp_path):
+    out = tmp_path / "sft_search"
+    base = ["model_name=tiny-random", "steps=1", "dpo_steps=1", "eval_limit=3", "max_new_tokens=4", "max_length=512"]
+    results = SFT_SEARCH["main"](["--out", str(out), "--dpo", "--base", *base,
+                                  "--variant", "plain", "--variant", "x5", "weight=5"])
+    assert results["variants"]["x5"]["overrides"] == {"sft_decision_weight": 5.0}
+    assert results["base"]["sft_steps"] == 1
+    for entry in results["variants"].values():
+        for stage in ("sft", "dpo"):
+            assert entry[stage]["summary"]["total"] == 3
+            assert set(entry[stage]["first_action"]) == {"mean_p_text", "auc_slot_vs_call", "auc_relevance_vs_call"}
+    table = (out / "search.md").read_text()
+    assert "| x5 SFT |" in table and "| x5 +DPO |" in table and "First action" in table
+    with pytest.raises(ValueError, match="--variant bad: 'wieght=5' is not FIELD=VALUE"):
+        SFT_SEARCH["main"](["--out", str(out), "--variant", "bad", "wieght=5"])
