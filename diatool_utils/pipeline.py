@@ -62,7 +62,9 @@ class Recipe:
     sft_steps: int = 160
     sft_batch_size: int = 4
     sft_learning_rate: float = 1e-3
-    sft_decision_weight: float = 1.0  # loss weight of each turn's first token, call or text (sft module docstring)
+    # Loss weight of each assistant turn's first token, the call-or-text decision (sft module docstring). x20
+    # lifted the SFT model's slot-vs-call AUC from 0.64 to 0.75 (README, "Weighting the first token"); 1 = plain mean.
+    sft_decision_weight: float = 20.0
     # DiaTool-DPO
     dpo_data: str = str(DATA_DIR / "dpo_pairs.jsonl")
     dpo_steps: int = 40

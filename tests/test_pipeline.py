@@ -129,7 +129,7 @@ def test_reproduce_flags_override_the_recipe_and_none_means_all_rows():
 def test_sft_key_gains_the_decision_weight_only_when_it_is_set():
     from diatool_utils.pipeline import Recipe, stage_key
 
-    plain = stage_key(Recipe(), "sft")
+    plain = stage_key(Recipe(sft_decision_weight=1.0), "sft")
     assert "sft_decision_weight" not in plain  # SFT stages trained before the field existed still match
     weighted = stage_key(Recipe(sft_decision_weight=10.0), "sft")
     assert weighted == {**plain, "sft_decision_weight": 10.0}
