@@ -253,14 +253,14 @@ def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = F
     return _save_stage(folder, trainer, recipe.model_name, key, start)
 
 
-def dpo_config(recipe: Recipe, out: Path) -> DiaToolDPOConfig:
-    """The DiaToolDPOConfig of a recipe, with its ablation switches applied."""
+def dpo_config(recipe: Recipe, out: Path, **extra) -> DiaToolDPOConfig:
+    """The DiaToolDPOConfig of a recipe, with its ablation switches applied (``extra``: more TrainingArguments)."""
     nll = recipe.nll_weight > 0
     # TRL turns activation checkpointing on by default: it saves GPU memory by running each forward
     # twice. A CPU has the memory and not the compute, so it stays off there.
     return DiaToolDPOConfig(
         **_training_arguments(out, recipe.dpo_steps, recipe.dpo_batch_size, recipe.dpo_learning_rate, recipe.seed,
-                              gradient_checkpointing=torch.cuda.is_available()),
+                              gradient_checkpointing=torch.cuda.is_available(), **extra),
         beta=recipe.beta, gamma=recipe.gamma, margin=recipe.margin, max_length=recipe.max_length,
         loss_type=["sigmoid", "sft"] if nll else ["sigmoid"],
         loss_weights=[1.0, recipe.nll_weight] if nll else None,
@@ -298,6 +298,45 @@ def select_rows(pairs: list[dict], rows, source) -> list[dict]:
     return kept
 
 
+def dpo_pairs(recipe: Recipe, limit: int | None = None) -> tuple[list[dict], bool]:
+    """The pairs DPO trains on, in training order, and whether they are twin pairs.
+
+    Plain pairs are shuffled with the recipe's seed and cut to ``recipe.dpo_rows``. Twin pairs
+    (``synthetic.generate_twin_pairs``) are shuffled as whole twins and need ``dpo_rows=None`` and an
+    even batch size; ``limit`` then counts down to whole twins.
+    """
+    pairs = read_jsonl(recipe.dpo_data, None, recipe.seed)
+    twins = any("twin" in pair for pair in pairs)
+    if twins:
+        if recipe.dpo_rows:
+            raise ValueError(f"{recipe.dpo_data} holds twin pairs, which train as whole twins: set dpo_rows=None "
+                             "(--dpo-rows none) to use them")
+        if recipe.dpo_batch_size % 2:
+            raise ValueError(f"twin pairs ({recipe.dpo_data}) need an even dpo_batch_size so that both pairs of a "
+                             f"twin share a batch; got {recipe.dpo_batch_size}")
+        pairs = group_twins(pairs, recipe.dpo_data)
+        limit = limit and max(2, limit - limit % 2)
+    elif recipe.dpo_rows:
+        pairs = select_rows(pairs, recipe.dpo_rows, recipe.dpo_data)
+    return (pairs[:limit] if limit else pairs), twins
+
+
+def group_twins(pairs: list[dict], source) -> list[dict]:
+    """Twin pairs (``synthetic.generate_twin_pairs``) reordered so that the two of each twin are adjacent,
+    twins in the order their first pair comes in ``pairs``. Every pair needs a ``"twin"`` id shared by exactly
+    two pairs; anything else is an error naming the pair or twin."""
+    groups: dict[str, list[dict]] = {}
+    for number, pair in enumerate(pairs):
+        if "twin" not in pair:
+            raise ValueError(f"pair {pair.get('id', number)!r} in {source} has no 'twin' id, but other pairs there "
+                             "do: a file holds twin pairs or plain pairs, not both")
+        groups.setdefault(pair["twin"], []).append(pair)
+    if odd := next((twin for twin, members in groups.items() if len(members) != 2), None):
+        count = len(groups[odd])
+        raise ValueError(f"twin {odd!r} in {source} has {count} pair{'' if count == 1 else 's'}; a twin is two pairs")
+    return [pair for members in groups.values() for pair in members]
+
+
 def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse: bool = False) -> Stage:
     """DiaTool-DPO with a fresh LoRA on the (4-bit) SFT model, merged at ``run_dir/dpo-<ablation>/merged``."""
     folder = Path(run_dir) / f"dpo-{recipe.ablation}"
@@ -305,16 +344,15 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     if reuse and (done := _finished_stage(folder, key)):
         return done
     start = time.perf_counter()
+    pairs, twins = dpo_pairs(recipe, limit)
     torch.manual_seed(recipe.seed)
     model, tokenizer = load_model_and_tokenizer(str(sft_dir), quantization=recipe.quantization)
     peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=0.0,
                              target_modules="all-linear", task_type="CAUSAL_LM")
-    pairs = read_jsonl(recipe.dpo_data, None, recipe.seed)
-    if recipe.dpo_rows:
-        pairs = select_rows(pairs, recipe.dpo_rows, recipe.dpo_data)
-    pairs = pairs[:limit] if limit else pairs
-    trainer = DiaToolDPOTrainer(model, args=dpo_config(recipe, folder), train_dataset=pairs,
-                                processing_class=tokenizer, peft_config=peft_config)
+    # twins stay in file order (adjacent), so each batch holds whole twins
+    args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if twins else "random")
+    trainer = DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
+                                peft_config=peft_config)
     trainer.train()
     return _save_stage(folder, trainer, str(sft_dir), key, start)
 

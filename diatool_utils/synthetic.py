@@ -527,16 +527,66 @@ def with_history(pair: dict, rng: random.Random, pool: list[ToolSpec], phantoms:
     (Type 3), so the lesson of the pair must hold whatever came before: a call after a
     decline, a decline after a call. Its messages belong to the prompt: they carry no loss.
     """
+    return _after(pair, earlier_request(pair["tools"], rng, pool, phantoms, phantom_rate))
+
+
+def earlier_request(tools: list[dict], rng: random.Random, pool: list[ToolSpec], phantoms: list[ToolSpec],
+                    phantom_rate: float = 0.5) -> list[dict]:
+    """The messages of one finished request of a random type, for a dialogue offering ``tools``:
+    a Type 1 or 2 request uses one of them, a Type-3 request a tool of ``pool`` (or a phantom) they lack."""
     by_name = {t.name: t for t in pool}
-    offered = [by_name[t["function"]["name"]] for t in pair["tools"] if t["function"]["name"] in by_name]
+    offered = [by_name[t["function"]["name"]] for t in tools if t["function"]["name"] in by_name]
     query_type = _draw(SFT_MIX, rng) if offered else 3
     if query_type == 3:
         tool = _out_of_scope_tool(rng, offered, pool, phantoms, phantom_rate)
     else:
         tool = rng.choice(offered)
-    earlier = make_episode(query_type, tool, rng, call_id="call_h").messages
+    return make_episode(query_type, tool, rng, call_id="call_h").messages
+
+
+def _after(pair: dict, earlier: list[dict]) -> dict:
+    """``pair`` with ``earlier`` messages put between its system prompt and its request."""
     *before, request = pair["prompt"]
     return {**pair, "prompt": [*before, *earlier, request]}
+
+
+# Twin pairs: the two rows of a twin share one dialogue (tool list, request, values, answers) and
+# differ in a single fact the model must read: whether the request gives every required value
+# (rows 1-3 against 5-7), or whether the needed tool is in the list (rows 4 and 8 against 9 and 10).
+# Their chosen flows start differently (call against ask, call against decline, ask against decline),
+# so in one batch their pushes on "call or text?" cancel and only the reading of that fact is taught.
+TWINS = ((1, 5), (2, 6), (3, 7), (4, 9), (8, 10))
+
+
+def generate_twin_pairs(n: int = 1000, seed: int = 0, phantom_rate: float = 0.5,
+                        history_rate: float = 0.5) -> list[dict]:
+    """``n`` // 2 twins of preference pairs (see :data:`TWINS`), equal shares of the five kinds.
+
+    Each pair carries ``"twin"`` (the id it shares with its twin), and twins are adjacent, so a
+    sequential sampler with an even batch size puts both in one batch. A twin that starts after an
+    earlier request (share ``history_rate``) has the same earlier request in both pairs; it never
+    uses the needed tool, which one pair of a (4, 9) or (8, 10) twin lacks. ``phantom_rate`` is the
+    share of the earlier Type-3 requests that ask for a never-offered tool.
+    """
+    rng = random.Random(seed)
+    kinds = [TWINS[k % len(TWINS)] for k in range(n // 2)]
+    rng.shuffle(kinds)
+    pool, phantoms = tools_in("train"), tools_in("phantom_train")
+    pairs = []
+    for k, (first, second) in enumerate(kinds):
+        tool = rng.choice([t for t in pool if len(t.required) >= max(*ROW_NEEDS[first], *ROW_NEEDS[second])])
+        count = _draw(TOOLS_PER_DIALOGUE, rng)  # the pair without the needed tool keeps at least one
+        offered = offered_tools([tool], pool, max(count, 2) if second in (9, 10) else count, rng)
+        src = synthetic_dialogue(tool, offered, rng)
+        a = build_pair(first, src, rng, pair_id=f"pair-{2 * k:05d}")
+        b = build_pair(second, src, rng, missing=a["missing_arguments"] or None, pair_id=f"pair-{2 * k + 1:05d}")
+        if rng.random() < history_rate:
+            narrower = b["tools"] if len(b["tools"]) < len(a["tools"]) else a["tools"]
+            others = [t for t in pool if t.name != tool.name]
+            earlier = earlier_request(narrower, rng, others, phantoms, phantom_rate)
+            a, b = _after(a, earlier), _after(b, earlier)
+        pairs += [{**a, "twin": f"twin-{k:05d}"}, {**b, "twin": f"twin-{k:05d}"}]
+    return pairs
 
 
 # ------------------------------------------------------------------------- evaluation

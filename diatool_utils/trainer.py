@@ -376,6 +376,11 @@ class DiaToolDPOTrainer(DPOTrainer):
                     desc=f"Tokenizing {dataset_name} pairs",
                 )
                 dataset = self._skip_unusable_pairs(dataset, dataset_name, args.strict_pairs)
+                if "twin" in dataset.column_names and dataset_name == "train" and \
+                        args.train_sampling_strategy != "sequential":
+                    logger.warning("the train pairs are twins (a 'twin' column), but train_sampling_strategy is "
+                                   f"{args.train_sampling_strategy!r}: twins will land in different batches. Use "
+                                   "'sequential' with the twins adjacent and an even batch size.")
         if len(dataset):
             widest = max(max(dataset["chosen_turns"]), max(dataset["rejected_turns"]))
             self._ref_turns_width = max(self._ref_turns_width, widest)
@@ -390,7 +395,15 @@ class DiaToolDPOTrainer(DPOTrainer):
         if report.kept == 0:
             raise ValueError(f"no usable pairs in the {dataset_name} dataset: {report}")
         (logger.warning if report.num_skipped or report.truncated_pairs else logger.info)(str(report))
-        if report.num_skipped:
+        if report.num_skipped and "twin" in dataset.column_names:
+            # a twin trains as a whole (synthetic.generate_twin_pairs): the partner of a skipped pair goes too
+            labelled = list(zip(dataset["twin"], dataset["skip_reason"], strict=True))
+            broken = {twin for twin, reason in labelled if reason}
+            partners = sum(1 for twin, reason in labelled if twin in broken and not reason)
+            logger.warning(f"{dataset_name}: also skipping {partners} usable pairs whose twin was skipped")
+            dataset = dataset.filter(lambda twin: twin not in broken, input_columns="twin",
+                                     desc=f"Skipping broken {dataset_name} twins")
+        elif report.num_skipped:
             dataset = dataset.filter(lambda reason: not reason, input_columns="skip_reason",
                                      desc=f"Skipping unusable {dataset_name} pairs")
         return dataset.remove_columns("skip_reason")

@@ -18,23 +18,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from diatool_utils.dialogues_io import write_jsonl  # noqa: E402
 from diatool_utils.paths import DATA_DIR  # noqa: E402
-from diatool_utils.synthetic import SFT_MIX, generate_eval, generate_pairs, generate_sft  # noqa: E402
+from diatool_utils.synthetic import (  # noqa: E402
+    SFT_MIX,
+    generate_eval,
+    generate_pairs,
+    generate_sft,
+    generate_twin_pairs,
+)
 
 DEFAULT_SEED = 0
 DEFAULT_SFT = 1500
 DEFAULT_PAIRS = 3000
-FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl"}
+DEFAULT_TWINS = 1000
+FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl", "twins": "dpo_twins.jsonl"}
 
 
 def make_data(out=DATA_DIR, seed: int = DEFAULT_SEED, sft: int = DEFAULT_SFT, pairs: int = DEFAULT_PAIRS,
-              mix: dict[int, float] | None = None) -> dict[str, dict]:
-    """Write the three files into ``out``; returns {name: {"path", "rows", "bytes"}}."""
+              mix: dict[int, float] | None = None, twins: int = DEFAULT_TWINS) -> dict[str, dict]:
+    """Write the four files into ``out``; returns {name: {"path", "rows", "bytes"}}."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sets = {
         "sft": generate_sft(sft, seed=seed, mix=mix or SFT_MIX),
         "pairs": generate_pairs(pairs, seed=seed + 1),
         "eval": generate_eval(seed=seed + 2),
+        "twins": generate_twin_pairs(twins, seed=seed + 3),
     }
     written = {}
     for name, rows in sets.items():
@@ -49,12 +57,13 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--sft", type=int, default=DEFAULT_SFT, help="SFT conversations")
     parser.add_argument("--pairs", type=int, default=DEFAULT_PAIRS, help="preference pairs")
+    parser.add_argument("--twins", type=int, default=DEFAULT_TWINS, help="twin preference pairs (two per twin)")
     parser.add_argument("--mix", type=float, nargs=3, metavar=("TYPE1", "TYPE2", "TYPE3"),
                         help="SFT share of each query type (default 0.55 0.30 0.15)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     mix = dict(zip((1, 2, 3), args.mix, strict=True)) if args.mix else None
-    written = make_data(args.out, args.seed, args.sft, args.pairs, mix)
+    written = make_data(args.out, args.seed, args.sft, args.pairs, mix, args.twins)
     for info in written.values():
         print(f"{info['path']}: {info['rows']} rows, {info['bytes'] / 1e6:.2f} MB")
     print(f"done in {time.perf_counter() - start:.1f} s")

@@ -17,8 +17,8 @@ from diatool_utils.states import state_sequence
 from diatool_utils.synthetic_tools import tools_in
 
 SCRIPT = REPO_ROOT / "scripts" / "make_data.py"
-FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl"}
-SIZES = {"sft": 1500, "pairs": 3000, "eval": 45}
+FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl", "twins": "dpo_twins.jsonl"}
+SIZES = {"sft": 1500, "pairs": 3000, "eval": 45, "twins": 1000}
 
 
 def rows(name):
@@ -63,7 +63,7 @@ def test_lines_are_compact_sorted_json_and_the_files_are_small():
 
 
 def test_evaluation_tools_never_appear_in_training_data():
-    train, pairs, evaluation = rows("sft"), rows("pairs"), rows("eval")
+    train, pairs, evaluation = rows("sft"), rows("pairs") + rows("twins"), rows("eval")
     seen_in_training = tool_names(train) | tool_names(pairs)
     seen_in_training |= {n for r in train for n in called(r["messages"])}
     seen_in_training |= {n for p in pairs for n in called(p["chosen"] + p["rejected"])}
@@ -83,9 +83,10 @@ def test_sft_is_mostly_direct_calls_with_every_behaviour_shown():
     assert len(tool_names(rows("sft"))) >= 30
 
 
-def test_pairs_cover_every_row_in_equal_shares_with_easy_and_hard_and_their_shapes():
-    pairs = rows("pairs")
-    assert Counter(p["row"] for p in pairs) == {row: SIZES["pairs"] // 10 for row in ROWS}
+@pytest.mark.parametrize("name", ["pairs", "twins"])
+def test_pairs_cover_every_row_in_equal_shares_with_easy_and_hard_and_their_shapes(name):
+    pairs = rows(name)
+    assert Counter(p["row"] for p in pairs) == {row: SIZES[name] // 10 for row in ROWS}
     assert {p["difficulty"] for p in pairs} == {"easy", "hard"}
     for pair in pairs:
         chosen_shape, rejected_shape = ROW_SHAPES[pair["row"]]

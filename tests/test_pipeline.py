@@ -6,11 +6,13 @@ from collections import Counter
 
 import pytest
 
-from diatool_utils.paths import REPO_ROOT
+from diatool_utils.paths import DATA_DIR, REPO_ROOT
 from diatool_utils.pipeline import (
     ABLATIONS,
     Recipe,
     dpo_config,
+    dpo_pairs,
+    group_twins,
     read_record,
     select_rows,
     stage_key,
@@ -133,3 +135,33 @@ def test_sft_key_gains_the_decision_weight_only_when_it_is_set():
     assert "sft_decision_weight" not in plain  # SFT stages trained before the field existed still match
     weighted = stage_key(Recipe(sft_decision_weight=10.0), "sft")
     assert weighted == {**plain, "sft_decision_weight": 10.0}
+
+
+def test_twin_pairs_are_shuffled_as_whole_twins_and_kept_adjacent(tmp_path):
+    twins = DATA_DIR / "dpo_twins.jsonl"
+    pairs, are_twins = dpo_pairs(Recipe(dpo_data=str(twins), dpo_rows=None))
+    assert are_twins and len(pairs) == 1000
+    assert all(a["twin"] == b["twin"] for a, b in zip(pairs[::2], pairs[1::2], strict=True))
+    in_file = [json.loads(line)["twin"] for line in twins.read_text().splitlines()[::2]]
+    assert [p["twin"] for p in pairs[::2]] != in_file  # shuffled (by the recipe's seed), as whole twins
+    assert [p["twin"] for p in dpo_pairs(Recipe(dpo_data=str(twins), dpo_rows=None), limit=7)[0]] == \
+        [p["twin"] for p in pairs[:6]]  # a limit keeps whole twins
+    assert dpo_config(Recipe(), tmp_path, train_sampling_strategy="sequential").train_sampling_strategy == "sequential"
+
+    with pytest.raises(ValueError, match="twin pairs.*--dpo-rows none"):
+        dpo_pairs(Recipe(dpo_data=str(twins)))  # the default rows 5-10 would split twins
+    with pytest.raises(ValueError, match="even dpo_batch_size.*got 3"):
+        dpo_pairs(Recipe(dpo_data=str(twins), dpo_rows=None, dpo_batch_size=3))
+    plain, are_twins = dpo_pairs(Recipe(dpo_rows=None), limit=10)
+    assert not are_twins and len(plain) == 10
+
+
+def test_group_twins_refuses_mixed_files_and_broken_twins():
+    pairs = [{"id": "a", "twin": "t1"}, {"id": "b", "twin": "t2"}, {"id": "c", "twin": "t1"}, {"id": "d", "twin": "t2"}]
+    assert [p["id"] for p in group_twins(pairs, "f.jsonl")] == ["a", "c", "b", "d"]
+    with pytest.raises(ValueError, match="pair 'e' in f.jsonl has no 'twin' id"):
+        group_twins([*pairs, {"id": "e"}], "f.jsonl")
+    with pytest.raises(ValueError, match="twin 't2' in f.jsonl has 3 pairs"):
+        group_twins([*pairs, {"id": "e", "twin": "t2"}], "f.jsonl")
+    with pytest.raises(ValueError, match="twin 't1' in f.jsonl has 1 pair;"):
+        group_twins(pairs[:2], "f.jsonl")

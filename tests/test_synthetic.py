@@ -14,11 +14,13 @@ from diatool_utils.synthetic import (
     ASK,
     DECLINE,
     FOLLOW_UP,
+    TWINS,
     completion_text,
     decline_text,
     generate_eval,
     generate_pairs,
     generate_sft,
+    generate_twin_pairs,
     render_template,
     sample_intent,
     slot_answer,
@@ -224,3 +226,29 @@ def test_eval_set_has_the_benchmark_mix_of_judged_turns():
     assert kinds == {"call": 70, "completion": 70, "slot": 36, "relevance": 23}
     serials = [t["serial_num"] for r in rows for t in r["turns"]]
     assert serials == list(range(1, len(serials) + 1))
+
+
+def test_twin_pairs_share_a_dialogue_and_differ_in_the_one_fact_to_read():
+    pairs = generate_twin_pairs(200, seed=6)
+    assert len(pairs) == 200 and Counter(p["row"] for p in pairs) == {row: 20 for row in range(1, 11)}
+    assert len({p["id"] for p in pairs}) == 200
+    later = 0
+    for a, b in zip(pairs[::2], pairs[1::2], strict=True):
+        assert a["twin"] == b["twin"] and (a["row"], b["row"]) in TWINS, a["id"]
+        assert a["prompt"][:-1] == b["prompt"][:-1], a["id"]  # system prompt and any earlier request
+        later += user_turns(a["prompt"]) > 1
+        needed = {c["function"]["name"] for m in a["chosen"] + a["rejected"] for c in m.get("tool_calls") or []}
+        assert len(needed) == 1, a["id"]
+        names_a = {t["function"]["name"] for t in a["tools"]}
+        names_b = {t["function"]["name"] for t in b["tools"]}
+        if b["row"] in (9, 10):  # same request; the second pair's list lacks the needed tool and keeps another
+            assert a["prompt"][-1] == b["prompt"][-1] and names_b == names_a - needed and names_b, a["id"]
+            assert a["missing_arguments"] == b["missing_arguments"], a["id"]
+        else:  # same list; the second request leaves required values out
+            assert a["tools"] == b["tools"] and not a["missing_arguments"] and b["missing_arguments"], a["id"]
+            left_out = [m for m in a["prompt"][-1]["content"].split() if m not in b["prompt"][-1]["content"]]
+            assert left_out, a["id"]
+        earlier_calls = {c["function"]["name"] for m in a["prompt"] for c in m.get("tool_calls") or []}
+        assert not earlier_calls & needed, a["id"]  # an earlier request never used the needed tool
+    assert 0.35 < later / 100 < 0.65
+    assert generate_twin_pairs(20, seed=6) == generate_twin_pairs(20, seed=6)

@@ -316,6 +316,29 @@ def test_pairs_cut_to_nothing_or_with_different_prompts_are_counted_and_skipped(
                           train_dataset=pairs, processing_class=tokenizer)
 
 
+def test_the_twin_of_a_skipped_pair_is_skipped_too_and_twins_stay_in_order(functionary_model, tmp_path, caplog):
+    from torch.utils.data import SequentialSampler
+
+    model, tokenizer = functionary_model
+    pairs = [{**pair, "twin": twin} for pair, twin in zip(single_turn_pairs(), ["t1", "t1", "t2"], strict=True)]
+    long_prompt = [{"role": "user", "content": "Weather? " + "Please tell me. " * 60}]
+    pairs.append({"id": "too-long", "twin": "t2", "tools": TOOLS, "prompt": long_prompt,
+                  "chosen": [say("Which city?")], "rejected": [call("Paris")]})
+    with caplog.at_level("WARNING"):
+        trainer = DiaToolDPOTrainer(model, args=make_args(tmp_path, max_length=200,
+                                                          train_sampling_strategy="sequential"),
+                                    train_dataset=pairs, processing_class=tokenizer)
+    assert trainer.train_dataset["id"] == ["slot", "call"]  # "decline" went with its twin "too-long"
+    assert trainer.pair_reports["train"].kept == 3 and "also skipping 1 usable pairs" in caplog.text
+    assert isinstance(trainer._get_train_sampler(), SequentialSampler)
+
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        DiaToolDPOTrainer(copy.deepcopy(model), args=make_args(tmp_path, max_length=200), train_dataset=pairs,
+                          processing_class=tokenizer)
+    assert "twins will land in different batches" in caplog.text
+
+
 def test_truncated_turns_are_reported_but_the_pair_is_kept(functionary_model):
     _, tokenizer = functionary_model
     pair = multi_turn_pairs()[0]
