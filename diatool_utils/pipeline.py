@@ -302,23 +302,40 @@ def dpo_pairs(recipe: Recipe, limit: int | None = None) -> tuple[list[dict], boo
     """The pairs DPO trains on, in training order, and whether they are twin pairs.
 
     Plain pairs are shuffled with the recipe's seed and cut to ``recipe.dpo_rows``. Twin pairs
-    (``synthetic.generate_twin_pairs``) are shuffled as whole twins and need ``dpo_rows=None`` and an
-    even batch size; ``limit`` then counts down to whole twins.
+    (``synthetic.generate_twin_pairs``) are shuffled as whole twins, need an even batch size, and keep
+    the twins whose two rows are both in ``recipe.dpo_rows``; ``limit`` counts down to whole twins.
     """
     pairs = read_jsonl(recipe.dpo_data, None, recipe.seed)
     twins = any("twin" in pair for pair in pairs)
     if twins:
-        if recipe.dpo_rows:
-            raise ValueError(f"{recipe.dpo_data} holds twin pairs, which train as whole twins: set dpo_rows=None "
-                             "(--dpo-rows none) to use them")
         if recipe.dpo_batch_size % 2:
             raise ValueError(f"twin pairs ({recipe.dpo_data}) need an even dpo_batch_size so that both pairs of a "
                              f"twin share a batch; got {recipe.dpo_batch_size}")
         pairs = group_twins(pairs, recipe.dpo_data)
+        if recipe.dpo_rows:
+            pairs = select_twins(pairs, recipe.dpo_rows, recipe.dpo_data)
         limit = limit and max(2, limit - limit % 2)
     elif recipe.dpo_rows:
         pairs = select_rows(pairs, recipe.dpo_rows, recipe.dpo_data)
     return (pairs[:limit] if limit else pairs), twins
+
+
+def select_twins(pairs: list[dict], rows, source) -> list[dict]:
+    """The twins (adjacent, from :func:`group_twins`) whose two pairs both come from Table-1 ``rows``.
+
+    A twin trains whole, so a row cannot weigh more than its twin: naming a row twice is an error.
+    """
+    if len(set(rows)) != len(rows):
+        raise ValueError(f"{source} holds twin pairs, which train as whole twins: name each row once, got {rows}")
+    wanted = set(rows)
+    kept = [pair for a, b in zip(pairs[::2], pairs[1::2], strict=True) if {a["row"], b["row"]} <= wanted
+            for pair in (a, b)]
+    kinds = sorted({tuple(sorted((a["row"], b["row"]))) for a, b in zip(kept[::2], kept[1::2], strict=True)})
+    if not kept:
+        found = sorted({tuple(sorted((a["row"], b["row"]))) for a, b in zip(pairs[::2], pairs[1::2], strict=True)})
+        raise ValueError(f"no twin in {source} has both pairs in rows {sorted(wanted)}; its twins pair rows {found}")
+    print(f"DPO pairs: {len(kept) // 2} of {len(pairs) // 2} twins, of rows {', '.join(f'{a}/{b}' for a, b in kinds)}")
+    return kept
 
 
 def group_twins(pairs: list[dict], source) -> list[dict]:

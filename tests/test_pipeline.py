@@ -148,8 +148,14 @@ def test_twin_pairs_are_shuffled_as_whole_twins_and_kept_adjacent(tmp_path):
         [p["twin"] for p in pairs[:6]]  # a limit keeps whole twins
     assert dpo_config(Recipe(), tmp_path, train_sampling_strategy="sequential").train_sampling_strategy == "sequential"
 
-    with pytest.raises(ValueError, match="twin pairs.*--dpo-rows none"):
-        dpo_pairs(Recipe(dpo_data=str(twins)))  # the default rows 5-10 would split twins
+    kept, _ = dpo_pairs(Recipe(dpo_data=str(twins), dpo_rows=(1, 2, 4, 5, 6, 8, 9, 10)))
+    assert len(kept) == 800 and {tuple(sorted((a["row"], b["row"]))) for a, b in zip(kept[::2], kept[1::2], strict=True)} == \
+        {(1, 5), (2, 6), (4, 9), (8, 10)}  # twins 3/7 left out whole
+    assert [p["twin"] for p in kept[::2]] == [p["twin"] for p in pairs[::2] if p["row"] not in (3, 7)]  # order kept
+    with pytest.raises(ValueError, match=r"no twin .* rows \[5, 6, 7\]; its twins pair rows \[\(1, 5\)"):
+        dpo_pairs(Recipe(dpo_data=str(twins), dpo_rows=(5, 6, 7)))
+    with pytest.raises(ValueError, match="name each row once"):
+        dpo_pairs(Recipe(dpo_data=str(twins), dpo_rows=(1, 5, 5)))
     with pytest.raises(ValueError, match="even dpo_batch_size.*got 3"):
         dpo_pairs(Recipe(dpo_data=str(twins), dpo_rows=None, dpo_batch_size=3))
     plain, are_twins = dpo_pairs(Recipe(dpo_rows=None), limit=10)
