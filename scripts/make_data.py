@@ -1,6 +1,6 @@
 """Regenerate the shipped data sets in data/ (byte for byte with the defaults).
 
-    python scripts/make_data.py                      # data/sft.jsonl, data/dpo_pairs.jsonl, data/eval_dialog.jsonl
+    python scripts/make_data.py                      # data/sft.jsonl, dpo_pairs.jsonl, eval_dialog.jsonl, dpo_twins.jsonl
     python scripts/make_data.py --out /tmp/d --sft 100 --pairs 200
 
 The SFT and pair sets use only training tools; the evaluation set uses only held-out tools
