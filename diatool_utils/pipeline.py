@@ -330,12 +330,17 @@ def select_twins(pairs: list[dict], rows, source) -> list[dict]:
     wanted = set(rows)
     kept = [pair for a, b in zip(pairs[::2], pairs[1::2], strict=True) if {a["row"], b["row"]} <= wanted
             for pair in (a, b)]
-    kinds = sorted({tuple(sorted((a["row"], b["row"]))) for a, b in zip(kept[::2], kept[1::2], strict=True)})
     if not kept:
-        found = sorted({tuple(sorted((a["row"], b["row"]))) for a, b in zip(pairs[::2], pairs[1::2], strict=True)})
-        raise ValueError(f"no twin in {source} has both pairs in rows {sorted(wanted)}; its twins pair rows {found}")
-    print(f"DPO pairs: {len(kept) // 2} of {len(pairs) // 2} twins, of rows {', '.join(f'{a}/{b}' for a, b in kinds)}")
+        raise ValueError(f"no twin in {source} has both pairs in rows {sorted(wanted)}; "
+                         f"its twins pair rows {_twin_kinds(pairs)}")
+    kinds = ", ".join(f"{a}/{b}" for a, b in _twin_kinds(kept))
+    print(f"DPO pairs: {len(kept) // 2} of {len(pairs) // 2} twins, of rows {kinds}")
     return kept
+
+
+def _twin_kinds(pairs: list[dict]) -> list[tuple[int, int]]:
+    """The (row, row) kinds of adjacent twins, each sorted, without repeats."""
+    return sorted({tuple(sorted((a["row"], b["row"]))) for a, b in zip(pairs[::2], pairs[1::2], strict=True)})
 
 
 def group_twins(pairs: list[dict], source) -> list[dict]:
