@@ -8,6 +8,15 @@ A *turn* is one assistant message. For a trajectory tau with T assistant turns t
     R(tau)    = sum_t phi(t, T) * lr_t / psi(T)                      a phi-weighted mean of the turns
     loss      = -log sigmoid(beta * (R(chosen) - R(rejected) - margin))
 
+Decision weighting (optional, ``decision_weight`` w, default 1 = the paper's loss): the first token of
+a turn is its recipient, ``all`` for text or a function name for a call, so it alone decides what the
+turn does. With w > 1 it counts w times in the turn's log-ratio,
+
+    lr_t = w * lr(first token of turn t) + sum_{other tokens i of turn t} lr(i)
+
+which is ``per_turn_logps`` with ``token_weights = decision_token_weights(turn_index, w)``, applied alike
+to the policy and the reference log-probs (lr is linear in them).
+
 Batches are padded: a [B, T_max] tensor of per-turn log-ratios plus a LongTensor [B] of turn
 counts; the mask "t < T_b" is derived from the counts, so whatever sits in the padding is ignored.
 
@@ -33,6 +42,7 @@ __all__ = [
     "turn_weights",
     "psi",
     "dmpo_turn_weights",
+    "decision_token_weights",
     "per_turn_logps",
     "trajectory_reward",
     "diatool_dpo_loss",
@@ -164,14 +174,31 @@ def _dmpo_turn_weights(num_turns, max_turns, gamma, dtype):
 # Token log-probs -> per-turn log-probs
 # ---------------------------------------------------------------------------------------------
 
-def per_turn_logps(token_logps: torch.Tensor, turn_index: torch.Tensor, max_turns: int) -> torch.Tensor:
-    """Sum the token log-probs of each assistant turn: out[b, t] = sum_{i: turn_index[b, i] = t} token_logps[b, i].
+def decision_token_weights(turn_index: torch.Tensor, weight: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """m_i = ``weight`` at the first token of each assistant turn, 1 at its other tokens, 0 outside turns.
 
-    token_logps: Tensor [B, L], log pi(token_i | tokens before it).
-    turn_index:  LongTensor [B, L], aligned with token_logps (shifted like the labels); the
-                 assistant turn (0 .. max_turns-1) each token belongs to, -1 for tokens that are
-                 not trained (system, user, tool, padding).
-    returns:     Tensor [B, max_turns] (float32 at least); turns that a sample does not have are 0.
+    turn_index: LongTensor [B, L] as for ``per_turn_logps`` (-1 = not trained) -> Tensor [B, L].
+    A token starts a turn when its index is >= 0 and differs from the token before it (or it is the
+    first position), so two turns that touch are told apart by their indices.
+    """
+    if not weight > 0:
+        raise ValueError(f"decision weight must be positive (1 = every token alike), got {weight}")
+    previous = F.pad(turn_index[:, :-1], (1, 0), value=-1)
+    first = (turn_index >= 0) & (turn_index != previous)
+    weights = (turn_index >= 0).to(dtype)
+    return weights.masked_fill(first, float(weight))
+
+
+def per_turn_logps(token_logps: torch.Tensor, turn_index: torch.Tensor, max_turns: int,
+                   token_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum the token log-probs of each assistant turn: out[b, t] = sum_{i: turn_index[b, i] = t} m[b, i] * token_logps[b, i].
+
+    token_logps:   Tensor [B, L], log pi(token_i | tokens before it).
+    turn_index:    LongTensor [B, L], aligned with token_logps (shifted like the labels); the
+                   assistant turn (0 .. max_turns-1) each token belongs to, -1 for tokens that are
+                   not trained (system, user, tool, padding).
+    token_weights: optional Tensor [B, L], m above (``decision_token_weights``); None means m = 1.
+    returns:       Tensor [B, max_turns] (float32 at least); turns that a sample does not have are 0.
 
     One scatter_add over the whole batch. Tokens with index -1 go to an extra column that is dropped,
     so even a non-finite value there (e.g. -inf at a padded position) never reaches the result.
@@ -180,6 +207,9 @@ def per_turn_logps(token_logps: torch.Tensor, turn_index: torch.Tensor, max_turn
     if token_logps.dim() != 2 or turn_index.shape != token_logps.shape:
         raise ValueError(f"token_logps and turn_index must both be [B, L], got {tuple(token_logps.shape)} "
                          f"and {tuple(turn_index.shape)}")
+    if token_weights is not None and token_weights.shape != token_logps.shape:
+        raise ValueError(f"token_weights must be [B, L] like token_logps {tuple(token_logps.shape)}, "
+                         f"got {tuple(token_weights.shape)}")
     if turn_index.dtype.is_floating_point or turn_index.dtype == torch.bool:
         raise ValueError(f"turn_index must be an integer tensor, got dtype {turn_index.dtype}")
     bad = (turn_index < -1) | (turn_index >= max_turns)
@@ -189,8 +219,11 @@ def per_turn_logps(token_logps: torch.Tensor, turn_index: torch.Tensor, max_turn
                          f"must be -1 (not trained) or 0 .. {max_turns - 1} (max_turns={max_turns})")
     column = torch.where(turn_index < 0, max_turns, turn_index)  # -1 -> the dropped extra column
     dtype = _compute_dtype(token_logps)  # bf16 cannot add up hundreds of tokens: accumulate in float32
+    values = token_logps.to(dtype)
+    if token_weights is not None:  # where() rather than a product: 0 * -inf in the padding would be NaN
+        values = torch.where(turn_index < 0, values, values * token_weights.to(dtype))
     out = token_logps.new_zeros(token_logps.shape[0], max_turns + 1, dtype=dtype)
-    out = out.scatter_add(1, column, token_logps.to(dtype))
+    out = out.scatter_add(1, column, values)
     return out[:, :max_turns]
 
 

@@ -74,6 +74,8 @@ class Recipe:
     gamma: float = 0.5
     margin: float = 0.5
     nll_weight: float = 1.0  # NLL on the chosen trajectory's assistant tokens (0 = pure DPO)
+    # Weight of each turn's first token in the DPO per-turn log-ratio (trainer's decision_weight; 1 = the paper's)
+    dpo_decision_weight: float = 1.0
     # Table-1 rows to train on (None: all ten). Rows 1-4 reward calling: over asking for values that were
     # given, and over declining. The SFT model already calls on 67 of 70 call turns, and on 28 of 36 slot
     # turns where it should ask; rows 5-10 teach the asking and declining it lacks (README, "Results").
@@ -171,8 +173,11 @@ def stage_key(recipe: Recipe, stage: str, limit: int | None = None, upstream: st
     """The settings a stage's result depends on. ``upstream``: the key digest of the model it starts from."""
     names = {"sft": SFT_KEY_FIELDS, "dpo": DPO_KEY_FIELDS, "eval": EVAL_KEY_FIELDS}[stage]
     key = {name: getattr(recipe, name) for name in names}
-    if stage == "sft" and recipe.sft_decision_weight != 1:  # absent at 1, so older SFT stages still match
+    # absent at 1, so stages trained before these fields existed still match
+    if stage == "sft" and recipe.sft_decision_weight != 1:
         key["sft_decision_weight"] = recipe.sft_decision_weight
+    if stage == "dpo" and recipe.dpo_decision_weight != 1:
+        key["dpo_decision_weight"] = recipe.dpo_decision_weight
     data = {"sft": recipe.sft_data, "dpo": recipe.dpo_data, "eval": recipe.eval_data}[stage]
     key.update(stage=stage, data_sha256=file_digest(data), limit=limit, upstream=upstream)
     return json.loads(json.dumps(key))  # as it reads back from the record (tuples become lists)
@@ -262,6 +267,7 @@ def dpo_config(recipe: Recipe, out: Path, **extra) -> DiaToolDPOConfig:
         **_training_arguments(out, recipe.dpo_steps, recipe.dpo_batch_size, recipe.dpo_learning_rate, recipe.seed,
                               gradient_checkpointing=torch.cuda.is_available(), **extra),
         beta=recipe.beta, gamma=recipe.gamma, margin=recipe.margin, max_length=recipe.max_length,
+        decision_weight=recipe.dpo_decision_weight,
         loss_type=["sigmoid", "sft"] if nll else ["sigmoid"],
         loss_weights=[1.0, recipe.nll_weight] if nll else None,
         **ABLATIONS[recipe.ablation],

@@ -73,7 +73,7 @@ from .collator import (  # noqa: E402
     pair_row_for_dataset,
     tokenize_pair,
 )
-from .loss import diatool_dpo_loss, per_turn_logps  # noqa: E402
+from .loss import decision_token_weights, diatool_dpo_loss, per_turn_logps  # noqa: E402
 from .templating import (  # noqa: E402
     FUNCTIONARY_SPECIAL_TOKENS,
     add_functionary_tokens,
@@ -120,6 +120,10 @@ class DiaToolDPOConfig(DPOConfig):
         use_margin (`bool`, *optional*, defaults to `True`):
             Ablation switch. `False` sets the margin to 0. With T = 1 on both sides and no margin the loss is
             exactly TRL's sigmoid DPO loss.
+        decision_weight (`float`, *optional*, defaults to `1.0`):
+            Weight of each assistant turn's first token (its recipient: `all` for text, a function name for a call)
+            in that turn's log-ratio: lr_t = w * lr(first token) + the rest (`loss.decision_token_weights`). 1 is
+            the paper's loss. Applied alike to policy and reference; the logged `logps/*` are the weighted sums.
         strict_pairs (`bool`, *optional*, defaults to `False`):
             What to do with pairs that can't be trained: one side has no assistant turn left after truncation to
             `max_length`, or chosen and rejected differ before their first assistant turn. `False` skips them,
@@ -167,6 +171,11 @@ class DiaToolDPOConfig(DPOConfig):
         default=True,
         metadata={"help": "Subtract the margin. False sets it to 0 (ablation 'without rho')."},
     )
+    decision_weight: float = field(
+        default=1.0,
+        metadata={"help": "Weight of each assistant turn's first token (the call-or-text decision) in the turn's "
+                          "log-ratio; 1 = every token alike (the paper's loss)."},
+    )
     strict_pairs: bool = field(
         default=False,
         metadata={"help": "Raise on pairs that can't be trained (no assistant turn left after truncation, or "
@@ -177,6 +186,8 @@ class DiaToolDPOConfig(DPOConfig):
         super().__post_init__()
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma (the reward scaling factor) must lie in [0, 1], got {self.gamma}")
+        if not self.decision_weight > 0:
+            raise ValueError(f"decision_weight must be positive (1 = every token alike), got {self.decision_weight}")
         unsupported = [t for t in self.loss_type if t not in SUPPORTED_LOSS_TYPES]
         if unsupported or "sigmoid" not in self.loss_type:
             raise ValueError(f"DiaToolDPOTrainer supports loss_type ['sigmoid'] (the DiaTool-DPO loss) or "
@@ -424,16 +435,18 @@ class DiaToolDPOTrainer(DPOTrainer):
         """Only assistant-turn tokens are scored: label -100 wherever turn_index is -1. [2B, L]"""
         return inputs["input_ids"].masked_fill(inputs["turn_index"] < 0, -100)
 
-    @staticmethod
-    def _turn_logps(token_logps: torch.Tensor, turn_index: torch.Tensor, max_turns: int) -> torch.Tensor:
+    def _turn_logps(self, token_logps: torch.Tensor, turn_index: torch.Tensor, max_turns: int) -> torch.Tensor:
         """Fused-head log-probs [2B, L-1] (log p(token i+1 | tokens <= i)) -> per-turn sums [2B, max_turns].
 
-        The label of position i is token i+1, so the turn index is shifted the same way.
+        The label of position i is token i+1, so the turn index is shifted the same way. With
+        ``decision_weight`` w != 1 each turn's first token counts w times.
         """
         shift_turn_index = turn_index[:, 1:]
         # Prompt-learning PEFT prepends virtual tokens to the outputs; keep the positions of the real tokens.
         token_logps = token_logps[:, -shift_turn_index.size(1):]
-        return per_turn_logps(token_logps, shift_turn_index, max_turns)
+        weight = self.args.decision_weight
+        weights = decision_token_weights(shift_turn_index, weight) if weight != 1 else None
+        return per_turn_logps(token_logps, shift_turn_index, max_turns, weights)
 
     def _reference_token_logps(self, model, inputs: dict) -> torch.Tensor:
         """Reference per-token log-probs [2B, L-1], from TRL's reference forward (no gradient)."""

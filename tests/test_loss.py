@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from diatool_utils.loss import (
+    decision_token_weights,
     diatool_dpo_loss,
     dmpo_loss,
     dmpo_turn_weights,
@@ -293,6 +294,58 @@ def test_per_turn_logps_passes_gradients_to_trained_tokens_only():
     token_logps = torch.zeros(1, 4, requires_grad=True)
     per_turn_logps(token_logps, torch.tensor([[-1, 0, 1, 1]]), 2).sum().backward()
     assert token_logps.grad.tolist() == [[0.0, 1.0, 1.0, 1.0]]
+
+
+# --- decision weighting ----------------------------------------------------------------------
+
+def test_decision_token_weights_mark_the_first_token_of_each_turn_even_when_turns_touch():
+    turn_index = torch.tensor([[-1, 0, 0, 0, -1, 1, 1, 2, 2, -1],
+                               [0, 0, -1, -1, -1, -1, -1, -1, -1, -1]])
+    expected = [[0, 5, 1, 1, 0, 5, 1, 5, 1, 0],
+                [5, 1, 0, 0, 0, 0, 0, 0, 0, 0]]
+    assert decision_token_weights(turn_index, 5.0).tolist() == expected
+
+
+def test_decision_token_weights_refuse_a_non_positive_weight():
+    with pytest.raises(ValueError, match="decision weight must be positive"):
+        decision_token_weights(torch.zeros(1, 3, dtype=torch.long), 0.0)
+
+
+def test_weighted_per_turn_logps_count_the_first_token_w_times():
+    token_logps = torch.tensor([[float("-inf"), -1.0, -2.0, -0.5, -3.0, -4.0, float("nan")]])
+    turn_index = torch.tensor([[-1, 0, 0, -1, 1, 1, -1]])
+    weights = decision_token_weights(turn_index, 10.0)
+    # turn 0: 10 * -1 - 2 = -12; turn 1: 10 * -3 - 4 = -34; the -inf and NaN outside turns never count
+    close(per_turn_logps(token_logps, turn_index, 2, weights), [[-12.0, -34.0]])
+
+
+def test_weighted_per_turn_logps_match_a_slow_loop_and_equal_plain_sums_at_weight_one():
+    generator = torch.Generator().manual_seed(5)
+    B, L, max_turns, w = 6, 60, 4, 7.0
+    num_turns = torch.randint(1, max_turns + 1, (B,), generator=generator)
+    turn_index = random_turn_index(B, L, num_turns, generator)
+    token_logps = -torch.rand(B, L, generator=generator) * 10
+    scaled = token_logps.clone()
+    for b in range(B):  # the slow way: scale each turn's first token by w
+        for i in range(L):
+            if turn_index[b, i] >= 0 and (i == 0 or turn_index[b, i - 1] != turn_index[b, i]):
+                scaled[b, i] *= w
+    weighted = per_turn_logps(token_logps, turn_index, max_turns, decision_token_weights(turn_index, w))
+    close(weighted, slow_per_turn_logps(scaled, turn_index, max_turns), tol=1e-5)
+    close(per_turn_logps(token_logps, turn_index, max_turns, decision_token_weights(turn_index, 1.0)),
+          per_turn_logps(token_logps, turn_index, max_turns))
+
+
+def test_weighted_per_turn_logps_pass_weighted_gradients_and_none_to_padding():
+    token_logps = torch.tensor([[float("-inf"), 0.0, 0.0, 0.0]], requires_grad=True)
+    turn_index = torch.tensor([[-1, 0, 0, 1]])
+    per_turn_logps(token_logps, turn_index, 2, decision_token_weights(turn_index, 3.0)).sum().backward()
+    assert token_logps.grad.tolist() == [[0.0, 3.0, 1.0, 3.0]]
+
+
+def test_weighted_per_turn_logps_check_the_weights_shape():
+    with pytest.raises(ValueError, match="token_weights must be"):
+        per_turn_logps(torch.zeros(1, 4), torch.zeros(1, 4, dtype=torch.long), 1, torch.ones(1, 3))
 
 
 def test_per_turn_logps_is_vectorised_on_a_long_batch():

@@ -128,13 +128,18 @@ def test_reproduce_flags_override_the_recipe_and_none_means_all_rows():
     assert recipe("--smoke", "--dpo-steps", "5").dpo_steps == 5
 
 
-def test_sft_key_gains_the_decision_weight_only_when_it_is_set():
-    from diatool_utils.pipeline import Recipe, stage_key
+@pytest.mark.parametrize("stage", ["sft", "dpo"])
+def test_stage_keys_gain_the_decision_weight_only_when_it_is_set(stage):
+    name = f"{stage}_decision_weight"
+    plain = stage_key(Recipe(**{name: 1.0}), stage)
+    assert name not in plain  # stages trained before the field existed still match
+    weighted = stage_key(Recipe(**{name: 10.0}), stage)
+    assert weighted == {**plain, name: 10.0}
 
-    plain = stage_key(Recipe(sft_decision_weight=1.0), "sft")
-    assert "sft_decision_weight" not in plain  # SFT stages trained before the field existed still match
-    weighted = stage_key(Recipe(sft_decision_weight=10.0), "sft")
-    assert weighted == {**plain, "sft_decision_weight": 10.0}
+
+def test_the_dpo_decision_weight_reaches_the_trainer_config(tmp_path):
+    assert dpo_config(Recipe(), tmp_path).decision_weight == 1.0
+    assert dpo_config(Recipe(dpo_decision_weight=8.0), tmp_path).decision_weight == 8.0
 
 
 def test_twin_pairs_are_shuffled_as_whole_twins_and_kept_adjacent(tmp_path):

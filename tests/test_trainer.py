@@ -16,7 +16,7 @@ from diatool_utils.collator import (
     DataCollatorForDiaToolPreference,
     tokenize_pair,
 )
-from diatool_utils.loss import trajectory_reward
+from diatool_utils.loss import diatool_dpo_loss, trajectory_reward
 from diatool_utils.templating import add_functionary_tokens, render_conversation
 from diatool_utils.trainer import DiaToolDPOConfig, DiaToolDPOTrainer, check_trl_version
 
@@ -205,12 +205,14 @@ def test_loss_falls_and_reward_accuracy_rises_on_a_few_pairs(functionary_model, 
         assert key in logs[0]
 
 
-def test_precomputed_reference_gives_the_same_loss(functionary_model, tmp_path):
+@pytest.mark.parametrize("decision_weight", [1.0, 5.0])
+def test_precomputed_reference_gives_the_same_loss(functionary_model, tmp_path, decision_weight):
     model, tokenizer = functionary_model
     pairs = multi_turn_pairs()
     losses = []
     for precompute in (False, True):
-        args = make_args(tmp_path / str(precompute), per_device_train_batch_size=4, precompute_ref_log_probs=precompute)
+        args = make_args(tmp_path / str(precompute), per_device_train_batch_size=4, precompute_ref_log_probs=precompute,
+                         decision_weight=decision_weight)
         trainer = DiaToolDPOTrainer(copy.deepcopy(model), args=args, train_dataset=pairs, processing_class=tokenizer)
         batch = first_batch(trainer)
         if precompute:
@@ -218,6 +220,44 @@ def test_precomputed_reference_gives_the_same_loss(functionary_model, tmp_path):
         with torch.no_grad():
             losses.append(trainer.compute_loss(trainer.model, batch))
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+
+
+def test_decision_weight_counts_each_turns_first_token_w_times(functionary_model, tmp_path):
+    model, tokenizer = functionary_model
+    pairs, w = multi_turn_pairs(), 6.0
+    trainers = {weight: DiaToolDPOTrainer(copy.deepcopy(model), train_dataset=pairs, processing_class=tokenizer,
+                                          args=make_args(tmp_path / str(weight), per_device_train_batch_size=4,
+                                                         decision_weight=weight))
+                for weight in (1.0, w)}
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # move both policies away from their (unchanged) references, alike
+        noise = [torch.randn(p.shape, generator=generator) * 0.05 for p in trainers[w].model.parameters()]
+        for trainer in trainers.values():
+            for parameter, delta in zip(trainer.model.parameters(), noise, strict=True):
+                parameter.add_(delta.to(parameter.device))
+    batch = first_batch(trainers[w])
+
+    def token_logps(net):  # the plain (unfused) forward: an independent path to the log-probs
+        with torch.no_grad():
+            logits = net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        return logits.float().log_softmax(-1).gather(-1, batch["input_ids"][:, 1:, None]).squeeze(-1)
+
+    turn_index = batch["turn_index"][:, 1:]
+    width = int(batch["num_turns"].max())
+    token_lr = token_logps(trainers[w].model) - token_logps(trainers[w].ref_model)
+    lr = torch.zeros(turn_index.shape[0], width)
+    for b, i in (turn_index >= 0).nonzero().tolist():  # by hand: the first token of each turn counts w times
+        first = i == 0 or turn_index[b, i - 1] != turn_index[b, i]
+        lr[b, turn_index[b, i]] += (w if first else 1.0) * token_lr[b, i]
+    chosen_turns, rejected_turns = batch["num_turns"].chunk(2)
+    args = trainers[w].args
+    expected, _, _ = diatool_dpo_loss(*lr.chunk(2), chosen_turns, rejected_turns, beta=args.beta, gamma=args.gamma,
+                                      margin=args.margin)
+    with torch.no_grad():
+        weighted = trainers[w].compute_loss(trainers[w].model, batch)
+        plain = trainers[1.0].compute_loss(trainers[1.0].model, batch)
+    torch.testing.assert_close(weighted, expected.mean(), rtol=1e-4, atol=1e-5)
+    assert abs(weighted.item() - plain.item()) > 1e-3  # the weight changed the loss
 
 
 def test_evaluate_reports_the_loss_and_rewards_of_held_out_pairs(functionary_model, tmp_path):
@@ -415,16 +455,17 @@ def test_config_fields_parse_from_the_command_line(tmp_path):
     parser = TrlParser([DiaToolDPOConfig])
     (args,) = parser.parse_args_and_config(args=[
         "--output_dir", str(tmp_path), "--bf16", "false", "--gamma", "0.7", "--margin", "2.0", "--use_psi", "false",
-        "--use_margin", "False", "--strict_pairs", "true", "--beta", "0.5",
+        "--use_margin", "False", "--strict_pairs", "true", "--beta", "0.5", "--decision_weight", "4",
         "--loss_type", "sigmoid", "sft", "--loss_weights", "1.0", "0.3"])
     assert (args.gamma, args.margin, args.use_phi, args.use_psi, args.use_margin, args.strict_pairs) == \
         (0.7, 2.0, True, False, False, True)
-    assert (args.beta, args.loss_type, args.loss_weights) == (0.5, ["sigmoid", "sft"], [1.0, 0.3])
+    assert (args.beta, args.loss_type, args.loss_weights, args.decision_weight) == \
+        (0.5, ["sigmoid", "sft"], [1.0, 0.3], 4.0)
     help_text = parser.format_help()
     assert "--gamma" in help_text and "Reward scaling factor" in help_text and "--use_phi" in help_text
     defaults = DiaToolDPOConfig(output_dir=str(tmp_path), bf16=False)
-    assert (defaults.gamma, defaults.margin, defaults.use_phi, defaults.use_psi, defaults.use_margin) == \
-        (0.5, 0.5, True, True, True)
+    assert (defaults.gamma, defaults.margin, defaults.use_phi, defaults.use_psi, defaults.use_margin,
+            defaults.decision_weight) == (0.5, 0.5, True, True, True, 1.0)
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -432,6 +473,7 @@ def test_config_fields_parse_from_the_command_line(tmp_path):
     ({"loss_type": ["ipo"]}, "loss_type"),
     ({"ld_alpha": 0.5}, "ld_alpha"),
     ({"use_weighting": True}, "use_weighting"),
+    ({"decision_weight": 0.0}, "decision_weight must be positive"),
 ])
 def test_unsupported_settings_are_refused(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
