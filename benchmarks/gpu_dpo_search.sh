@@ -6,7 +6,7 @@
 # The device machine has PyTorch but not the pinned stack nor the model, and takes at most 64 MiB a
 # call, so the payload travels in parts: a tar of the pinned wheels (whl/) and the SFT model saved in
 # NF4 (sft_nf4/, 112 MB: the merged fp32 SFT checkpoint loaded with the recipe's 4-bit loader, its
-# embedding and norms cast to bf16), split across .gx0 .. .gx3 and carried one call each.
+# embedding and norms cast to bf16), split across .gx0 .. .gx4 and carried one call each.
 # Here it is put back together, the SFT model dequantized to bf16, and the search run.
 #
 #   usage: bash benchmarks/gpu_dpo_search.sh SEARCH_MINUTES  (writes into ${OUT:-/tmp/gpu_search})
@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 out=${OUT:-/tmp/gpu_search}
 minutes=${1:-5}
 mkdir -p "$out" /tmp/payload
-cat .gx0/part* .gx1/part* .gx2/part* .gx3/part* | tar -x -C /tmp/payload || exit 1
+cat "${PARTS:-/tmp/gx}"/part* | tar -x -C /tmp/payload || exit 1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
     /tmp/payload/whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD
