@@ -6,7 +6,9 @@
 # The device machine has PyTorch but not the pinned stack nor the model, and takes at most 64 MiB a
 # call, so the payload travels in parts: a tar of the pinned wheels (whl/) and the SFT model saved in
 # NF4 (sft_nf4/, 112 MB: the merged fp32 SFT checkpoint loaded with the recipe's 4-bit loader, its
-# embedding and norms cast to bf16), split across .gx0 .. .gx4 and carried one call each.
+# embedding and norms cast to bf16), split into 37 MB parts in .gx0 .. .gx4 (the repository itself takes
+# ~23 MB of each call). Each part is carried by one call whose command moves it to /tmp/gx: a carried path
+# that the next call does not name is removed from the checkout there, /tmp is kept while the machine is warm.
 # Here it is put back together, the SFT model dequantized to bf16, and the search run.
 #
 #   usage: bash benchmarks/gpu_dpo_search.sh SEARCH_MINUTES  (writes into ${OUT:-/tmp/gpu_search})
