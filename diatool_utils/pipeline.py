@@ -138,7 +138,7 @@ def _training_arguments(out: Path, steps: int, batch: int, lr: float, seed: int,
     return dict(output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
                 warmup_steps=max(1, steps // 10), lr_scheduler_type="cosine", logging_steps=max(1, steps // 20),
                 save_strategy="no", report_to=[], seed=seed, bf16=on_gpu, use_cpu=not on_gpu,
-                disable_tqdm=True, **extra)
+                disable_tqdm=True) | extra
 
 
 # ------------------------------------------------------------------ finished stages, kept and reused
@@ -365,8 +365,13 @@ def group_twins(pairs: list[dict], source) -> list[dict]:
     return [pair for members in groups.values() for pair in members]
 
 
-def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse: bool = False) -> Stage:
-    """DiaTool-DPO with a fresh LoRA on the (4-bit) SFT model, merged at ``run_dir/dpo-<ablation>/merged``."""
+def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse: bool = False,
+              checkpoint_every: int | None = None) -> Stage:
+    """DiaTool-DPO with a fresh LoRA on the (4-bit) SFT model, merged at ``run_dir/dpo-<ablation>/merged``.
+
+    ``checkpoint_every`` N also keeps the adapter after every N steps, at ``run_dir/dpo-<ablation>/checkpoint-<step>``
+    (the model alone, no optimizer state), to watch the model change along one run (``benchmarks/dpo_trajectory.py``).
+    """
     folder = Path(run_dir) / f"dpo-{recipe.ablation}"
     key = stage_key(recipe, "dpo", limit, upstream=_stage_digest(sft_dir) or str(sft_dir))
     if reuse and (done := _finished_stage(folder, key)):
@@ -378,7 +383,8 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=0.0,
                              target_modules="all-linear", task_type="CAUSAL_LM")
     # twins stay in file order (adjacent), so each batch holds whole twins
-    args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if twins else "random")
+    saving = dict(save_strategy="steps", save_steps=checkpoint_every, save_only_model=True) if checkpoint_every else {}
+    args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if twins else "random", **saving)
     trainer = DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
                                 peft_config=peft_config)
     trainer.train()

@@ -4,6 +4,8 @@ import json
 import runpy
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from diatool_utils.paths import REPO_ROOT
 from diatool_utils.templating import add_functionary_tokens
@@ -11,6 +13,7 @@ from diatool_utils.templating import add_functionary_tokens
 SEARCH = runpy.run_path(str(REPO_ROOT / "benchmarks" / "row_mix_search.py"))
 FIRST_ACTION = runpy.run_path(str(REPO_ROOT / "benchmarks" / "first_action.py"))
 SFT_SEARCH = runpy.run_path(str(REPO_ROOT / "benchmarks" / "sft_search.py"))
+TRAJECTORY = runpy.run_path(str(REPO_ROOT / "benchmarks" / "dpo_trajectory.py"))
 
 
 @pytest.fixture
@@ -72,3 +75,28 @@ def test_sft_search_trains_measures_and_tabulates_each_variant(tmp_path):
     assert "| x5 SFT |" in table and "| x5 +DPO |" in table and "First action" in table
     with pytest.raises(ValueError, match="--variant bad: 'wieght=5' is not FIELD=VALUE"):
         SFT_SEARCH["main"](["--out", str(out), "--variant", "bad", "wieght=5"])
+
+
+def test_trajectory_measures_every_kept_step_and_evaluates_the_chosen_ones(tmp_path, tiny_checkpoint):
+    out = tmp_path / "trajectory"
+    result = TRAJECTORY["main"](["--sft", str(tiny_checkpoint), "--out", str(out), "--every", "2",
+                                 "--eval-steps", "0", "2", "--", "steps=3", "rows=9,10", "eval_limit=3",
+                                 "max_new_tokens=4"])
+    # step 0 is the SFT model, 2 a kept adapter, 3 the end of the run (not a multiple of --every)
+    assert sorted(result["steps"]) == [0, 2, 3]
+    assert (out / "dpo-full" / "checkpoint-2" / "adapter_model.safetensors").is_file()
+    assert not list((out / "dpo-full" / "checkpoint-2").glob("optimizer*"))  # the model alone
+    assert {step: summary["total"] for step, summary in result["evaluations"].items()} == {0: 3, 2: 3}
+    # the kept adapter is the model at that step: its weights are neither the SFT model's nor the final ones
+    weights = {name: load_file(folder / "model.safetensors") for name, folder in
+               [("sft", tiny_checkpoint), ("step 2", out / "dpo-full" / "step-2"), ("end", out / "dpo-full" / "merged")]}
+    changed = {other: any(not torch.equal(tensor, weights[other][key]) for key, tensor in weights["step 2"].items())
+               for other in ("sft", "end")}
+    assert changed == {"sft": True, "end": True}
+    text = (out / "trajectory.md").read_text()
+    assert all(f"| step {step} |" in text for step in (0, 2, 3))
+    assert "| slot | step 2 |" in text and "| slot | step 3 |" not in text  # greedy evaluation at the chosen steps only
+    assert (out / "trajectory.png").stat().st_size > 0
+    with pytest.raises(SystemExit):  # a step that is never measured
+        TRAJECTORY["main"](["--sft", str(tiny_checkpoint), "--out", str(out), "--every", "2", "--eval-steps", "1",
+                            "--", "steps=3"])
