@@ -65,6 +65,10 @@ class Recipe:
     # Loss weight of each assistant turn's first token, the call-or-text decision (sft module docstring). x20
     # lifted the SFT model's slot-vs-call AUC from 0.64 to 0.75 (README, "Weighting the first token"); 1 = plain mean.
     sft_decision_weight: float = 20.0
+    # Rounds of SFT: round k > 1 trains a fresh LoRA for sft_steps more steps on round k-1's merged model, with
+    # seed + k - 1 (other conversations first). 2 rounds made the first SFT model here that asks on slot turns
+    # (README, "More SFT").
+    sft_rounds: int = 1
     # DiaTool-DPO
     dpo_data: str = str(DATA_DIR / "dpo_pairs.jsonl")
     dpo_steps: int = 40
@@ -238,24 +242,49 @@ def _save_stage(folder: Path, trainer, base_name: str, key: dict, start: float) 
 
 
 def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = False) -> Stage:
-    """QLoRA SFT on assistant turns, merged into a plain checkpoint at ``run_dir/sft/merged``."""
-    folder = Path(run_dir) / "sft"
-    key = stage_key(recipe, "sft", limit)
+    """QLoRA SFT on assistant turns, merged into a plain checkpoint at ``run_dir/sft/merged``.
+
+    With ``recipe.sft_rounds`` > 1, round k > 1 continues from round k-1's merged model at
+    ``run_dir/sft-round<k>/merged``. The last round comes back, with the wall time of all rounds and
+    their logs in one history (steps counted on from round to round).
+    """
+    if recipe.sft_rounds < 1:
+        raise ValueError(f"sft_rounds must be at least 1, got {recipe.sft_rounds}")
+    run_dir = Path(run_dir)
+    stage = _sft_round(recipe, run_dir / "sft", recipe.model_name, recipe.seed, None, limit, reuse)
+    history, seconds = list(stage.history), stage.seconds
+    for round_number in range(2, recipe.sft_rounds + 1):
+        stage = _sft_round(recipe, run_dir / f"sft-round{round_number}", str(stage.path),
+                           recipe.seed + round_number - 1, _stage_digest(stage.path), limit, reuse)
+        offset = (round_number - 1) * recipe.sft_steps
+        history += [{**entry, "step": entry["step"] + offset} if "step" in entry else entry for entry in stage.history]
+        seconds += stage.seconds
+    return Stage(stage.path, history, seconds, stage.reused)
+
+
+def _sft_round(recipe: Recipe, folder: Path, base: str, seed: int, upstream: str | None, limit: int | None,
+               reuse: bool) -> Stage:
+    """One SFT run of ``recipe.sft_steps`` steps: a fresh LoRA on ``base``, merged at ``folder/merged``.
+
+    The key of a later round keeps the recipe's model name and names the round it continues from in
+    ``upstream``, so the first round's key is that of a one-round recipe (and is reused by it).
+    """
+    key = stage_key(Recipe(**{**recipe.__dict__, "seed": seed}), "sft", limit, upstream=upstream)
     if reuse and (done := _finished_stage(folder, key)):
         return done
     start = time.perf_counter()
-    torch.manual_seed(recipe.seed)
-    model, tokenizer = load_model_and_tokenizer(recipe.model_name, quantization=recipe.quantization)
+    torch.manual_seed(seed)
+    model, tokenizer = load_model_and_tokenizer(base, quantization=recipe.quantization)
     model = attach_lora(model, tokenizer, r=recipe.lora_r, alpha=recipe.lora_alpha)
     # batches of similar length waste less compute on padding (SFT rows run 100-1,050 tokens)
     args = TrainingArguments(**_training_arguments(folder, recipe.sft_steps, recipe.sft_batch_size,
-                                                   recipe.sft_learning_rate, recipe.seed,
+                                                   recipe.sft_learning_rate, seed,
                                                    train_sampling_strategy="group_by_length"))
-    rows = read_jsonl(recipe.sft_data, limit, recipe.seed)
+    rows = read_jsonl(recipe.sft_data, limit, seed)
     trainer = sft_trainer(model, tokenizer, rows, args, max_length=recipe.max_length,
                           decision_weight=recipe.sft_decision_weight)
     trainer.train()
-    return _save_stage(folder, trainer, recipe.model_name, key, start)
+    return _save_stage(folder, trainer, base, key, start)
 
 
 def dpo_config(recipe: Recipe, out: Path, **extra) -> DiaToolDPOConfig:

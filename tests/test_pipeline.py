@@ -13,9 +13,11 @@ from diatool_utils.pipeline import (
     dpo_config,
     dpo_pairs,
     group_twins,
+    key_digest,
     read_record,
     select_rows,
     stage_key,
+    train_sft,
     write_record,
 )
 
@@ -176,3 +178,24 @@ def test_group_twins_refuses_mixed_files_and_broken_twins():
         group_twins([*pairs, {"id": "e", "twin": "t2"}], "f.jsonl")
     with pytest.raises(ValueError, match="twin 't1' in f.jsonl has 1 pair;"):
         group_twins(pairs[:2], "f.jsonl")
+
+
+@pytest.mark.slow
+def test_a_second_sft_round_continues_from_the_first(tmp_path):
+    one_round = Recipe(model_name="tiny-random", sft_steps=2, max_length=512)
+    stage = train_sft(Recipe(**{**one_round.__dict__, "sft_rounds": 2}), tmp_path, limit=8)
+    assert stage.path == tmp_path / "sft-round2" / "merged"
+    first, second = (json.loads((tmp_path / folder / "stage.json").read_text()) for folder in ("sft", "sft-round2"))
+    # round 1 is the one-round recipe's stage; round 2 has the next seed and names round 1 as its start
+    assert first["key"] == stage_key(one_round, "sft", 8)
+    assert second["key"] == stage_key(Recipe(**{**one_round.__dict__, "seed": 1}), "sft", 8,
+                                      upstream=key_digest(first["key"]))
+    adapter = json.loads((tmp_path / "sft-round2" / "adapter" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(tmp_path / "sft" / "merged")
+    assert [entry["step"] for entry in stage.history if "loss" in entry] == [1, 2, 3, 4]
+    assert stage.seconds == pytest.approx(first["seconds"] + second["seconds"])
+    # the one-round recipe finds its stage already trained
+    again = train_sft(one_round, tmp_path, limit=8, reuse=True)
+    assert again.reused and again.path == tmp_path / "sft" / "merged"
+    with pytest.raises(ValueError, match="sft_rounds must be at least 1, got 0"):
+        train_sft(Recipe(sft_rounds=0), tmp_path)
