@@ -252,14 +252,14 @@ def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = F
         raise ValueError(f"sft_rounds must be at least 1, got {recipe.sft_rounds}")
     run_dir = Path(run_dir)
     stage = _sft_round(recipe, run_dir / "sft", recipe.model_name, recipe.seed, None, limit, reuse)
-    history, seconds = list(stage.history), stage.seconds
+    history, seconds, reused = list(stage.history), stage.seconds, stage.reused
     for round_number in range(2, recipe.sft_rounds + 1):
         stage = _sft_round(recipe, run_dir / f"sft-round{round_number}", str(stage.path),
                            recipe.seed + round_number - 1, _stage_digest(stage.path), limit, reuse)
         offset = (round_number - 1) * recipe.sft_steps
         history += [{**entry, "step": entry["step"] + offset} if "step" in entry else entry for entry in stage.history]
-        seconds += stage.seconds
-    return Stage(stage.path, history, seconds, stage.reused)
+        seconds, reused = seconds + stage.seconds, reused and stage.reused
+    return Stage(stage.path, history, seconds, reused)
 
 
 def _sft_round(recipe: Recipe, folder: Path, base: str, seed: int, upstream: str | None, limit: int | None,

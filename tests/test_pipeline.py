@@ -193,7 +193,9 @@ def test_a_second_sft_round_continues_from_the_first(tmp_path):
     adapter = json.loads((tmp_path / "sft-round2" / "adapter" / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == str(tmp_path / "sft" / "merged")
     assert [entry["step"] for entry in stage.history if "loss" in entry] == [1, 2, 3, 4]
-    assert stage.seconds == pytest.approx(first["seconds"] + second["seconds"])
+    assert stage.seconds == pytest.approx(first["seconds"] + second["seconds"]) and not stage.reused
+    # both rounds found again: reused as a whole
+    assert train_sft(Recipe(**{**one_round.__dict__, "sft_rounds": 2}), tmp_path, limit=8, reuse=True).reused
     # the one-round recipe finds its stage already trained
     again = train_sft(one_round, tmp_path, limit=8, reuse=True)
     assert again.reused and again.path == tmp_path / "sft" / "merged"
