@@ -7,10 +7,10 @@ Trains DPO once (the recipe, with FIELD=VALUE overrides of its fields; ``steps``
 are short for ``dpo_steps``, ``dpo_learning_rate`` and ``dpo_rows``) and keeps the adapter every N
 steps. Each kept adapter is merged into the SFT model and measured with the first-action diagnostic
 (``diatool_utils/first_action.py``: mean P(text) per turn type, and the AUCs of slot and relevance
-turns against call turns; about 90 s a step on 2 CPU cores). The SFT model is step 0.
+turns against call turns; 65-73 s a step on 2 CPU cores). The SFT model is step 0.
 
 Greedy decoding only shows which side of 1/2 P(text) falls on, and a full evaluation takes about
-10 min on 2 CPU cores; the trajectory says which steps are worth it. ``--eval-steps`` runs the
+8-9.5 min on 2 CPU cores; the trajectory says which steps are worth it. ``--eval-steps`` runs the
 greedy Call / Completion / Slot / Relevance evaluation at those steps (0 is the SFT model).
 
 Writes into --out: trajectory.md, trajectory.json and trajectory.png, rewritten after every step.
