@@ -73,6 +73,27 @@ def plot_curves(histories: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def write_results(out: Path, reports: dict, seconds: dict, histories: dict, recipe: Recipe, command: str,
+                  pending: list[str]) -> dict:
+    """results.md/.json and the plots, rewritten after every finished stage: an interrupted run (hours on a
+    CPU) keeps the variants it finished, and says which it has not reached."""
+    not_yet = f"\nNot run yet (the run stopped or is still going): {', '.join(pending)}\n" if pending else ""
+    timing = "\n".join(f"| {name} | {s / 60:.1f} min |" for name, s in seconds.items())
+    (out / "results.md").write_text(f"{comparison_table(reports)}\n\n| stage | wall time |\n|---|---|\n{timing}\n"
+                                    f"{not_yet}\nWhat the replies did (counts of turns; the right action in bold):"
+                                    f"\n\n{behaviour_table(reports)}\n\nCommand: `{command}`\n")
+    results = {"summaries": {k: r.summary for k, r in reports.items()}, "seconds": seconds,
+               "recipe": json.loads(recipe.to_json()), "command": command, "not_run": list(pending)}
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    plot_accuracy(reports, ax=ax)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
+    plot_curves(dict(histories), out / "training_curves.png")
+    return results
+
+
 def timed_eval(folder, recipe: Recipe, output_path: Path, reuse: bool) -> tuple:
     """(report, seconds); a reused evaluation reports the wall time measured when it ran."""
     report = evaluate_checkpoint(folder, recipe, output_path, reuse=reuse)
@@ -93,32 +114,20 @@ def main(argv=None) -> dict:
     (out / "recipe.json").write_text(recipe.to_json())
 
     reuse = args.reuse
+    command = "python scripts/reproduce.py " + " ".join(argv if argv is not None else sys.argv[1:])
     sft = train_sft(recipe, out, args.sft_limit, reuse=reuse)
     reports, seconds, histories = {}, {"SFT train": sft.seconds}, {"SFT": sft.history}
     reports["SFT only"], seconds["SFT eval"] = timed_eval(sft.path, recipe, out / "eval_sft.jsonl", reuse)
-    for ablation in args.ablations:
+    results = write_results(out, reports, seconds, histories, recipe, command, pending=args.ablations)
+    for number, ablation in enumerate(args.ablations, 1):
         variant = Recipe(**{**recipe.__dict__, "ablation": ablation})
         dpo = train_dpo(variant, sft.path, out, args.dpo_limit, reuse=reuse)
         label = LABELS[ablation]
         seconds[f"{ablation} train"], histories[label] = dpo.seconds, dpo.history
         reports[label], seconds[f"{ablation} eval"] = timed_eval(dpo.path, variant, out / f"eval_{ablation}.jsonl",
                                                                  reuse)
-
+        results = write_results(out, reports, seconds, histories, recipe, command, pending=args.ablations[number:])
     table = comparison_table(reports)
-    timing = "\n".join(f"| {name} | {s / 60:.1f} min |" for name, s in seconds.items())
-    command = "python scripts/reproduce.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    behaviour = behaviour_table(reports)
-    (out / "results.md").write_text(f"{table}\n\n| stage | wall time |\n|---|---|\n{timing}\n\n"
-                                    f"What the replies did (counts of turns; the right action in bold):\n\n"
-                                    f"{behaviour}\n\nCommand: `{command}`\n")
-    results = {"summaries": {k: r.summary for k, r in reports.items()}, "seconds": seconds,
-               "recipe": json.loads(recipe.to_json()), "command": command}
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    fig, ax = plt.subplots(figsize=(9, 4))
-    plot_accuracy(reports, ax=ax)
-    fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=120)
-    plot_curves(histories, out / "training_curves.png")
     print(table)
     return results
 

@@ -35,6 +35,7 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path, capsys):
     results_md = (tmp_path / "results.md").read_text()
     assert "| SFT + DiaTool-DPO |" in results_md
     assert "| slot | SFT + DiaTool-DPO |" in results_md  # the behaviour table
+    assert "Not run yet" not in results_md and saved["not_run"] == []
     for name in ["accuracy.png", "training_curves.png", "eval_sft.jsonl", "eval_full.jsonl"]:
         assert (tmp_path / name).stat().st_size > 0, name
     cases = (tmp_path / "eval_full.jsonl").read_text().splitlines()
@@ -54,6 +55,32 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path, capsys):
     assert checkpoint.stat().st_mtime_ns != written and sft_checkpoint.stat().st_mtime_ns == sft_written
     assert "DPO pairs: 600 of 3000, from Table-1 rows 9 (300), 10 (300)" in capsys.readouterr().out
     assert changed["seconds"]["SFT train"] == results["seconds"]["SFT train"]
+
+
+@pytest.mark.slow
+def test_reproduce_keeps_the_finished_variants_when_the_run_stops(tmp_path):
+    # On 2 CPU cores the four ablations take hours; a run stopped in the middle must still leave the table
+    # of what it finished and name what it did not reach.
+    reproduce = runpy.run_path(str(REPO_ROOT / "scripts" / "reproduce.py"))
+    module = reproduce["main"].__globals__  # the namespace main() looks its helpers up in
+    real_train_dpo = module["train_dpo"]
+
+    def train_dpo(recipe, *args, **kwargs):
+        if recipe.ablation == "no_psi":
+            raise KeyboardInterrupt  # the run is stopped while training the second variant
+        return real_train_dpo(recipe, *args, **kwargs)
+
+    module["train_dpo"] = train_dpo
+    with pytest.raises(KeyboardInterrupt):
+        reproduce["main"](["--out", str(tmp_path), "--smoke", "--sft-limit", "8", "--dpo-limit", "4",
+                           "--eval-limit", "4", "--ablations", "full", "no_psi", "no_margin"])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert list(saved["summaries"]) == ["SFT only", "SFT + DiaTool-DPO"]
+    assert saved["not_run"] == ["no_psi", "no_margin"]
+    assert "full train" in saved["seconds"] and "no_psi train" not in saved["seconds"]
+    results_md = (tmp_path / "results.md").read_text()
+    assert "| SFT + DiaTool-DPO |" in results_md and "Not run yet" in results_md and "no_psi, no_margin" in results_md
+    assert (tmp_path / "accuracy.png").stat().st_size > 0 and (tmp_path / "training_curves.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("ablation", sorted(ABLATIONS))
