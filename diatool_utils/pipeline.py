@@ -23,7 +23,7 @@ import json
 import random
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -90,7 +90,6 @@ class Recipe:
     eval_limit: int | None = None
     eval_batch_size: int = 16
     max_new_tokens: int = 64
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         """The recipe as JSON; files inside this repository are shown relative to its root (same on every machine)."""

@@ -28,6 +28,7 @@ from datasets import Dataset
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from transformers import PreTrainedModel, Trainer, TrainingArguments
 
+from .loss import decision_token_weights
 from .masking import tokenize_conversation
 from .templating import FUNCTIONARY_SPECIAL_TOKENS, add_functionary_tokens, missing_functionary_tokens
 
@@ -89,8 +90,7 @@ def sft_features(tokenizer, row: dict, max_length: int | None, decision_weight: 
     tokenized = tokenize_conversation(tokenizer, row["messages"], row.get("tools"), max_length=max_length)
     turns = tokenized.turn_index
     labels = [tok if turn >= 0 else IGNORE_INDEX for tok, turn in zip(tokenized.input_ids, turns, strict=True)]
-    weights = [0.0 if turn < 0 else decision_weight if i == 0 or turns[i - 1] != turn else 1.0
-               for i, turn in enumerate(turns)]
+    weights = decision_token_weights(torch.tensor([turns]), decision_weight)[0].tolist()  # the DPO loss's rule
     return {"input_ids": tokenized.input_ids, "labels": labels, "loss_weights": weights,
             "num_turns": tokenized.num_turns, "dropped_turns": tokenized.dropped_turns}
 

@@ -47,7 +47,7 @@ def parse_args(argv):
     parser.add_argument("--sft-limit", type=int, default=None, help="use only this many SFT rows")
     parser.add_argument("--dpo-limit", type=int, default=None, help="use only this many pairs")
     for f in fields(Recipe):
-        if f.name in ("extra", "ablation"):
+        if f.name == "ablation":
             continue
         # SUPPRESS: a flag not given leaves no attribute, so "--dpo-rows none" (None) still overrides the default
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=recipe_field_parser(f.name),
