@@ -105,10 +105,11 @@ def test_lora_trains_the_rows_of_the_new_tokens(tiny_model, tiny_tokenizer, tmp_
 def test_token_rows_get_their_own_learning_rate(tiny_model, tiny_tokenizer):
     from diatool_utils.sft import token_row_optimizer
 
+    width = tiny_model.config.hidden_size
     model = attach_lora(tiny_model, tiny_tokenizer, r=4, alpha=8, dropout=0.0)
     optimizer = token_row_optimizer(model, learning_rate=1e-4, token_learning_rate=5e-3)
-    rows_group = [g for g in optimizer.param_groups if g["lr"] == 5e-3]
-    assert len(rows_group) == 1 and [p.shape for p in rows_group[0]["params"]] == [torch.Size([4, 16])]
+    rows_group = [g for g in optimizer.param_groups if g["lr"] == 5e-3]  # the 4 Functionary token rows
+    assert len(rows_group) == 1 and [p.shape for p in rows_group[0]["params"]] == [torch.Size([4, width])]
     n_trainable = sum(1 for p in model.parameters() if p.requires_grad)
     assert sum(len(g["params"]) for g in optimizer.param_groups) == n_trainable
 
