@@ -57,10 +57,12 @@ def parse_args(argv):
 
 def plot_curves(histories: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    sft = [(h["step"], h["loss"]) for h in histories.pop("SFT") if "loss" in h]
+    sft = [(h["step"], h["loss"]) for h in histories["SFT"] if "loss" in h]
     axes[0].plot(*zip(*sft, strict=True), marker=".")
     axes[0].set(title="SFT loss (assistant tokens)", xlabel="step")
     for name, history in histories.items():
+        if name == "SFT":
+            continue
         rows = [h for h in history if "rewards/margins" in h]
         steps = [h["step"] for h in rows]
         axes[1].plot(steps, [h["loss"] for h in rows], marker=".", label=name)
@@ -90,7 +92,7 @@ def write_results(out: Path, reports: dict, seconds: dict, histories: dict, reci
     fig.tight_layout()
     fig.savefig(out / "accuracy.png", dpi=120)
     plt.close(fig)
-    plot_curves(dict(histories), out / "training_curves.png")
+    plot_curves(histories, out / "training_curves.png")
     return results
 
 
