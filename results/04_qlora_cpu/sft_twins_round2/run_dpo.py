@@ -1,0 +1,23 @@
+"""DiaTool-DPO from the SFT model of run_sft.py, then the evaluation on all 199 turns. The four runs:
+
+    python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows5-10
+    python results/04_qlora_cpu/sft_twins_round2/run_dpo.py twins_all dpo_data=data/dpo_twins.jsonl dpo_rows=none
+    python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows5-7_9 dpo_rows=5,6,7,9
+    python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows5-7_9x3 dpo_rows=5,6,7,9,9,9
+
+Arguments: a name for the run's folder under runs/exp18, then Recipe fields as FIELD=VALUE.
+"""
+import sys
+import time
+from pathlib import Path
+
+from diatool_utils.pipeline import Recipe, evaluate_checkpoint, recipe_overrides, train_dpo
+
+out = Path("runs/exp18")
+name = sys.argv[1]
+recipe = Recipe(**recipe_overrides(sys.argv[2:]))
+stage = train_dpo(recipe, out / "sft-twins/merged", out / name, reuse=True)
+print(f"DPO {stage.seconds / 60:.1f} min", flush=True)
+start = time.time()
+report = evaluate_checkpoint(stage.path, recipe, out / name / "eval_dpo.jsonl", reuse=True)
+print(f"eval {(time.time() - start) / 60:.1f} min", report.summary, flush=True)
