@@ -6,26 +6,21 @@ The round starts from the one-round SFT model of `make reproduce` (runs/04_qlora
 LoRA and seed 1, at the recipe's SFT settings; then the evaluation on all 199 turns.
 Run from the repository root: python results/04_qlora_cpu/sft_twins_round2/run_sft.py
 """
-import json
 import time
 from pathlib import Path
 
+from diatool_utils.dialogues_io import read_jsonl, write_jsonl
 from diatool_utils.pipeline import Recipe, _sft_round, _stage_digest, evaluate_checkpoint
-
-
-def rows_of(path):  # in file order (training shuffles them with its seed)
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
-
 
 out = Path("runs/exp18")
 out.mkdir(parents=True, exist_ok=True)
 mixed = out / "sft_plus_twins.jsonl"
-rows = rows_of("data/sft.jsonl")
+# in file order (training shuffles them with its seed)
+rows = [row for _, row in read_jsonl("data/sft.jsonl")]
 rows += [{"id": f"twin-chosen-{pair['id']}", "tools": pair["tools"], "messages": pair["prompt"] + pair["chosen"],
           "query_type": pair["query_type"], "query_types": [pair["query_type"]]}
-         for pair in rows_of("data/dpo_twins.jsonl")]
-mixed.write_text("".join(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
-                         for row in rows), encoding="utf-8")
+         for _, pair in read_jsonl("data/dpo_twins.jsonl")]
+write_jsonl(rows, mixed)
 base = Path("runs/04_qlora/sft/merged")
 recipe = Recipe(sft_data=str(mixed))
 start = time.time()
