@@ -13,6 +13,11 @@ From a shell (writes cases.jsonl, cases.summary.json, cases.summary.md and accur
 
     python -m diatool_utils.evaluation --model smollm2-135m --data data/eval_dialog.jsonl --out results/
 
+After a change to the judge, the replies a run saved are judged again without a model
+(:func:`rejudge`; the file and its summaries are rewritten in place):
+
+    python -m diatool_utils.evaluation --rejudge results/cases.jsonl --data data/eval_dialog.jsonl
+
 Malformed model output (invalid JSON arguments, an unknown tool, a reply cut off before
 ``<|stop|>``, an empty reply) is judged a failure with its reason; it never stops the loop.
 A malformed benchmark row stops loading with :class:`~diatool_utils.benchmark.BenchmarkFormatError`
@@ -25,7 +30,7 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -264,6 +269,29 @@ def score_replies(
     return results
 
 
+def rejudge(report: EvalReport, cases: Sequence[EvalCase], *, judge: Judge | None = None) -> EvalReport:
+    """The replies ``report`` saved, judged again: after a change to the rules, or by another ``judge``.
+
+    No model is needed: each saved ``raw_reply`` is parsed and judged as :func:`score_replies` does,
+    matched to its case by (dialog_num, serial_num, turn_num). A reply that did not stop keeps its
+    verdict. A saved case missing from ``cases`` is an error naming it; the timing is kept.
+    """
+    by_key = {(case.dialog_num, case.serial_num, case.turn_num): case for case in cases}
+    again = []
+    for result in report.results:
+        case = by_key.get((result.dialog_num, result.serial_num, result.turn_num))
+        if case is None:
+            raise ValueError(f"saved case dialog_num={result.dialog_num} serial_num={result.serial_num} "
+                             f"turn_num={result.turn_num} is not in the benchmark given ({len(cases)} cases)")
+        if result.finish != "stop":
+            again.append(result)
+            continue
+        generation = Generation(text=result.raw_reply, finish=result.finish, num_tokens=0, prompt_tokens=0)
+        again += [replace(scored, prompt=result.prompt)
+                  for scored in score_replies([case], [generation], judge=judge)]
+    return EvalReport(again, report.timing)
+
+
 def summarise(results: Sequence[CaseResult]) -> dict:
     """Accuracy per type_of_output, the micro average (over turns) and the macro average (over types).
 
@@ -492,7 +520,18 @@ def main(argv: Sequence[str] | None = None) -> EvalReport:
         help="reuse each dialog's cached history, one case at a time (auto: on a CPU)",
     )
     parser.add_argument("--quantization", default=None, help="'4bit' to load in NF4 (needs bitsandbytes)")
+    parser.add_argument("--rejudge", metavar="CASES_JSONL", default=None,
+                        help="judge the replies a past run saved again, with no model, against --data; "
+                             "rewrites that file and its summaries in place")
     args = parser.parse_args(argv)
+    if args.rejudge:
+        before = EvalReport.read(args.rejudge)
+        report = rejudge(before, load_dialog_benchmark(args.data))
+        report.write(args.rejudge)
+        flipped = sum(a.passed != b.passed for a, b in zip(before.results, report.results, strict=True))
+        print(comparison_table({"as saved": before, "judged again": report}))
+        print(f"{flipped} of {len(report.results)} verdicts changed; rewrote {args.rejudge}")
+        return report
 
     from diatool_utils.models import load_model_and_tokenizer
 

@@ -41,7 +41,11 @@ What the rules can tell (and so what a score from them means):
   "I'll order it", Korean "예약했습니다") fails; a decline phrase ("I can't", "not able", "죄송",
   "할 수 없습니다") passes; asking for details without declining ("what is the city?", "I need
   the date", "I can play podcasts for you; ...") fails, since it starts slot-filling for a
-  request no tool serves; any other reply passes as small talk or a direct answer.
+  request no tool serves; any other reply passes as small talk or a direct answer, unless the
+  gold reply itself declines: then the request wants an action no tool takes, and a reply that
+  neither declines nor asks ("I can book 3 seats on the harbor cruise", "Ivan Lopez will receive
+  your lilies", a made-up answer) fails too. Only the benchmark's small-talk turns, whose gold
+  reply chats, accept a reply without a decline.
 
 Checked on the synthetic data (``synthetic.generate_eval`` / ``generate_pairs``): every one
 of the 199 gold eval turns passes, rendered and parsed back; the first rejected turn of
@@ -631,7 +635,12 @@ def judge_relevance(case: EvalCase, parsed: Any) -> Verdict:
         return True, "declines without calling a tool"
     if _ASKS_DETAILS.search(normalise_text(text)):
         return False, f"asks for details of a request no tool serves instead of declining: {_short(text)!r}"
-    return True, "no call, no claim, no request for details: accepted as small talk / a direct answer"
+    if declines(str(case.ground_truth.get("content") or "")):
+        # the gold reply declines, so the request wants an action no tool takes: anything else ("I can book
+        # 3 seats on the harbor cruise", "Ivan Lopez will receive your lilies") answers it as if it could
+        return False, f"does not decline, though the request needs an action no tool takes: {_short(text)!r}"
+    return True, "no call, no claim, no request for details, and the gold reply is not a decline: accepted as " \
+                 "small talk / a direct answer"
 
 
 # ------------------------------------------------------------------------ what a reply does

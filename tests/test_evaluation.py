@@ -19,6 +19,7 @@ from diatool_utils.evaluation import (
     generate_replies_sharing_prefix,
     gold_generation,
     plot_accuracy,
+    rejudge,
     score_replies,
 )
 
@@ -365,3 +366,34 @@ def test_behaviour_table_counts_what_each_reply_did_per_turn_type(scripted_repor
 def test_behaviour_table_reads_saved_reports(scripted_report, tmp_path):
     saved = EvalReport.read(tmp_path / "out" / "cases.jsonl")
     assert behaviour_table({"A": saved}) == behaviour_table({"A": scripted_report})
+
+
+def test_rejudging_saved_replies_with_the_same_rules_changes_nothing(scripted_report, tmp_path):
+    saved = EvalReport.read(tmp_path / "out" / "cases.jsonl")
+    again = rejudge(saved, load_dialog_benchmark(SMALL))
+    assert again.results == scripted_report.results  # the cut-off reply keeps its verdict and reason
+    assert again.timing == scripted_report.timing
+
+
+def test_rejudging_applies_another_judge_to_the_stopped_replies_only(scripted_report):
+    again = rejudge(scripted_report, load_dialog_benchmark(SMALL), judge=lambda case, parsed: (True, "LLM: fine"))
+    assert [(r.passed, r.reason) for r in again.results] == [(True, "LLM: fine")] * 4 + [
+        (False, "cut off: no <|stop|> within max_new_tokens=96"), (True, "LLM: fine")]
+    assert [r.prompt for r in again.results] == [r.prompt for r in scripted_report.results]
+
+
+def test_rejudging_against_another_benchmark_names_the_missing_case(scripted_report):
+    with pytest.raises(ValueError, match="dialog_num=1 serial_num=3 turn_num=.* is not in the benchmark"):
+        rejudge(scripted_report, load_dialog_benchmark(SMALL)[:2])
+
+
+def test_command_line_rejudges_a_saved_file_in_place(scripted_report, tmp_path, capsys):
+    path = tmp_path / "out" / "cases.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[2]["passed"] = True  # as a laxer judge might have saved the relevance turn
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    report = evaluation.main(["--rejudge", str(path), "--data", str(SMALL)])
+    assert [r.passed for r in report.results] == [r.passed for r in scripted_report.results]
+    assert [r.passed for r in EvalReport.read(path).results] == [r.passed for r in scripted_report.results]
+    assert "1 of 6 verdicts changed" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "cases.summary.json").read_text())["summary"] == scripted_report.summary

@@ -488,6 +488,25 @@ def test_relevance_small_talk_passes():
     assert passed and "small talk" in reason
 
 
+@pytest.mark.parametrize("text", [
+    "I can book 3 seats on the harbor cruise in Krakow on 2026-05-02.",  # replies our SFT models gave
+    "Ivan Lopez will receive your lilies at 7 Maple Avenue on 2026-07-08.",
+    "No visa is required for travel to Australia with a passport.",
+    "I need 5 seats.",
+])
+def test_relevance_reply_that_neither_declines_nor_chats_fails_when_the_gold_reply_declines(text):
+    passed, reason = judge_case(PIZZA, Reply(content=text))
+    assert not passed and reason.startswith("does not decline, though the request needs an action"), text
+
+
+def test_relevance_same_reply_passes_as_a_direct_answer_when_the_gold_reply_chats():
+    chat = case("relevance", {"role": "assistant", "content": "Paris is the capital of France."},
+                query=[{"role": "user", "content": "What is the capital of France?"}])
+    passed, reason = judge_case(chat, Reply(content="The capital of France is Paris."))
+    assert passed and "the gold reply is not a decline" in reason
+    assert not judge_case(PIZZA, Reply(content="The capital of France is Paris."))[0]
+
+
 def test_relevance_asking_for_order_details_instead_of_declining_fails():
     passed, reason = judge_case(
         PIZZA, Reply(content="Sure! What is your address and which size would you like?")
