@@ -31,7 +31,7 @@ from peft import LoraConfig, PeftModel
 from transformers import TrainingArguments
 
 from .benchmark import load_dialog_benchmark
-from .evaluation import EvalReport, evaluate
+from .evaluation import EvalReport, evaluate, rejudge
 from .models import load_model_and_tokenizer
 from .paths import DATA_DIR, REPO_ROOT
 from .sft import attach_lora, sft_trainer
@@ -423,17 +423,20 @@ def evaluate_checkpoint(folder, recipe: Recipe, output_path=None, reuse: bool = 
     """Load a merged checkpoint and run the Call / Completion / Slot / Relevance evaluation.
 
     With ``reuse`` and an ``output_path`` written earlier for the same checkpoint and settings, the
-    saved cases are read back instead of generating again.
+    saved replies are read back instead of generated again, and judged again with the current rules
+    (:func:`evaluation.rejudge`), so a change to the judge never leaves a stale verdict behind.
     """
     key = stage_key(recipe, "eval", upstream=_stage_digest(folder) or str(folder))
     record = Path(f"{Path(output_path).with_suffix('')}.key.json") if output_path else None
+    cases = load_dialog_benchmark(recipe.eval_data)[: recipe.eval_limit or None]
     if reuse and record and read_record(record, key) and Path(output_path).is_file():
-        print(f"reusing {output_path}: evaluated earlier with the same checkpoint and settings")
-        return EvalReport.read(output_path)
+        print(f"reusing the replies in {output_path} (same checkpoint and settings), judged again")
+        report = rejudge(EvalReport.read(output_path), cases)
+        report.write(output_path)
+        return report
     start = time.perf_counter()
     model, tokenizer = load_model_and_tokenizer(str(folder))
     model.eval()
-    cases = load_dialog_benchmark(recipe.eval_data)[: recipe.eval_limit or None]
     report = evaluate(model, tokenizer, cases, batch_size=recipe.eval_batch_size,
                       max_new_tokens=recipe.max_new_tokens, show_progress=False)
     report.timing["wall_seconds"] = round(time.perf_counter() - start, 1)  # loading included

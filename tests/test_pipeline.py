@@ -45,9 +45,14 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path, capsys):
     checkpoint = tmp_path / "dpo-full" / "merged" / "model.safetensors"
     written = checkpoint.stat().st_mtime_ns
     args = ["--out", str(tmp_path), "--smoke", "--sft-limit", "8", "--dpo-limit", "4", "--eval-limit", "4", "--reuse"]
+    saved_cases = tmp_path / "eval_full.jsonl"
+    rows = [json.loads(line) for line in saved_cases.read_text().splitlines()]
+    rows[0]["passed"] = not rows[0]["passed"]  # a verdict an older judge gave: reuse judges the replies again
+    saved_cases.write_text("".join(json.dumps(row) + "\n" for row in rows))
     again = reproduce["main"](args)
     assert checkpoint.stat().st_mtime_ns == written
     assert again["summaries"] == results["summaries"] and again["seconds"] == results["seconds"]
+    assert json.loads(saved_cases.read_text().splitlines()[0])["passed"] != rows[0]["passed"]
     # ... while a changed DPO setting trains DPO again but keeps the SFT model
     sft_checkpoint = tmp_path / "sft" / "merged" / "model.safetensors"
     sft_written = sft_checkpoint.stat().st_mtime_ns
