@@ -1,0 +1,105 @@
+"""Judge every saved evaluation under results/ again with the current rules, and rewrite it in place.
+
+A change to the judge (diatool_utils/judge.py) leaves the verdicts saved by earlier runs stale. This script
+re-scores each saved reply without a model (evaluation.rejudge), rewrites every cases file whose verdicts
+changed (with its .summary.json/.md), repacks tar.xz archives of cases files, and prints a Markdown table
+of each changed file's accuracies before and after (or writes it with --table):
+
+    python scripts/rejudge_results.py [--table results/rejudged.md] [--data data/eval_dialog.jsonl]
+
+tests/test_results_files.py checks that every saved evaluation agrees with the current judge.
+"""
+import argparse
+import io
+import tarfile
+import tempfile
+from pathlib import Path
+
+from diatool_utils.benchmark import load_dialog_benchmark
+from diatool_utils.evaluation import EvalReport, rejudge
+from diatool_utils.judge import OUTPUT_TYPES
+from diatool_utils.paths import REPO_ROOT
+
+
+def saved_evaluations(root: Path) -> list[Path]:
+    """Every cases file (JSONL with a raw_reply per line) and tar.xz archive of them under ``root``."""
+    files = []
+    for path in sorted(root.rglob("*.jsonl")):
+        with path.open(encoding="utf-8") as handle:
+            if '"raw_reply"' in handle.readline():
+                files.append(path)
+    return files + sorted(root.rglob("*.tar.xz"))
+
+
+def _cells(report: EvalReport) -> list[str]:
+    summary = report.summary
+    return [f"{summary['per_type'][kind]['accuracy']:.3f}" for kind in OUTPUT_TYPES] + [f"{summary['micro_avg']:.3f}"]
+
+
+def _row(name: str, before: EvalReport, after: EvalReport) -> str | None:
+    if [r.passed for r in before.results] == [r.passed for r in after.results]:
+        return None
+    cells = [old if old == new else f"{old} -> **{new}**" for old, new in zip(_cells(before), _cells(after), strict=True)]
+    return f"| `{name}` | " + " | ".join(cells) + " |"
+
+
+def rejudge_file(path: Path, cases) -> tuple[EvalReport, EvalReport]:
+    """Judge one cases file again; rewrite it, and those of its summaries that exist, if a verdict changed."""
+    before = EvalReport.read(path)
+    after = rejudge(before, cases)
+    if [r.passed for r in before.results] != [r.passed for r in after.results]:
+        sidecars = [Path(f"{path.with_suffix('')}.summary.{ext}") for ext in ("json", "md")]
+        absent = [sidecar for sidecar in sidecars if not sidecar.exists()]
+        after.write(path)
+        for sidecar in absent:
+            sidecar.unlink()
+    return before, after
+
+
+def rejudge_archive(path: Path, cases, root: Path) -> list[str]:
+    """Rejudge each cases file inside a tar.xz and repack it (same names and order) if any changed."""
+    rows, changed = [], False
+    with tempfile.TemporaryDirectory() as folder:
+        with tarfile.open(path) as archive:
+            members = archive.getmembers()
+            archive.extractall(folder, filter="data")
+        for member in members:
+            if member.name.endswith(".jsonl"):
+                before, after = rejudge_file(Path(folder) / member.name, cases)
+                if row := _row(f"{path.relative_to(root)}:{member.name}", before, after):
+                    rows.append(row)
+                    changed = True
+        if changed:
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w:xz") as archive:
+                for member in members:
+                    archive.add(Path(folder) / member.name, arcname=member.name, recursive=False)
+            path.write_bytes(buffer.getvalue())
+    return rows
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=str(REPO_ROOT / "results"))
+    parser.add_argument("--data", default=str(REPO_ROOT / "data" / "eval_dialog.jsonl"))
+    parser.add_argument("--table", default=None, help="write the Markdown table here as well")
+    args = parser.parse_args(argv)
+    root, cases = Path(args.root), load_dialog_benchmark(args.data)
+    rows, checked = [], 0
+    for path in saved_evaluations(root):
+        checked += 1
+        if path.suffix == ".xz":
+            rows += rejudge_archive(path, cases, root)
+        elif row := _row(str(path.relative_to(root)), *rejudge_file(path, cases)):
+            rows.append(row)
+    header = "| saved evaluation | " + " | ".join(OUTPUT_TYPES) + " | micro avg |\n|---|" + "---:|" * 5
+    table = "\n".join([header, *rows]) if rows else "No verdict changed."
+    text = f"{table}\n\n{len(rows)} evaluations changed; {checked} files checked under {root.name}/.\n"
+    print(text)
+    if args.table:
+        Path(args.table).write_text(text, encoding="utf-8")
+    return text
+
+
+if __name__ == "__main__":
+    main()

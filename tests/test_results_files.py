@@ -1,0 +1,57 @@
+"""The evaluations committed under results/ agree with the judge as it is now.
+
+A change to diatool_utils/judge.py that flips a saved verdict fails here until
+`python scripts/rejudge_results.py` has judged the saved replies again (and the README's numbers follow).
+"""
+import runpy
+import tarfile
+
+import pytest
+
+from diatool_utils.benchmark import load_dialog_benchmark
+from diatool_utils.evaluation import EvalReport, rejudge
+from diatool_utils.paths import DATA_DIR, REPO_ROOT
+
+SCRIPT = runpy.run_path(str(REPO_ROOT / "scripts" / "rejudge_results.py"))
+SAVED = SCRIPT["saved_evaluations"](REPO_ROOT / "results")
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return load_dialog_benchmark(DATA_DIR / "eval_dialog.jsonl")
+
+
+def test_there_are_saved_evaluations_to_check():
+    assert len(SAVED) >= 30 and any(path.suffix == ".xz" for path in SAVED)
+
+
+@pytest.mark.parametrize("path", SAVED, ids=lambda path: str(path.relative_to(REPO_ROOT / "results")))
+def test_every_saved_verdict_is_the_current_judges(path, cases, tmp_path):
+    if path.suffix == ".xz":
+        with tarfile.open(path) as archive:
+            archive.extractall(tmp_path, filter="data")
+        files = sorted(tmp_path.rglob("*.jsonl"))
+    else:
+        files = [path]
+    for file in files:
+        saved = EvalReport.read(file)
+        again = rejudge(saved, cases)
+        stale = [(r.dialog_num, r.serial_num, r.type, r.raw_reply[:60]) for r, a in zip(saved.results, again.results, strict=True)
+                 if (r.passed, r.reason) != (a.passed, a.reason)]
+        assert not stale, f"{file.name}: {len(stale)} verdicts differ from the current judge, e.g. {stale[0]}"
+
+
+def test_the_script_rewrites_a_stale_file_and_reports_it(tmp_path):
+    source = next(path for path in SAVED if path.suffix == ".jsonl")
+    stale = tmp_path / "run" / "eval.jsonl"
+    stale.parent.mkdir()
+    lines = source.read_text(encoding="utf-8").splitlines()
+    flipped = lines[0].replace('"passed": false', '"passed": true') if '"passed": false' in lines[0] \
+        else lines[0].replace('"passed": true', '"passed": false')
+    stale.write_text("\n".join([flipped, *lines[1:]]) + "\n", encoding="utf-8")
+    text = SCRIPT["main"](["--root", str(tmp_path), "--table", str(tmp_path / "table.md")])
+    assert "| `run/eval.jsonl` |" in text and "1 evaluations changed; 1 files checked" in text
+    assert stale.read_text(encoding="utf-8").splitlines()[0] == lines[0]
+    assert sorted(path.name for path in stale.parent.iterdir()) == ["eval.jsonl"]  # no summaries it did not have
+    assert (tmp_path / "table.md").read_text(encoding="utf-8") == text
+    assert "No verdict changed." in SCRIPT["main"](["--root", str(tmp_path)])
