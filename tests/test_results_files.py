@@ -55,3 +55,34 @@ def test_the_script_rewrites_a_stale_file_and_reports_it(tmp_path):
     assert sorted(path.name for path in stale.parent.iterdir()) == ["eval.jsonl"]  # no summaries it did not have
     assert (tmp_path / "table.md").read_text(encoding="utf-8") == text
     assert "No verdict changed." in SCRIPT["main"](["--root", str(tmp_path)])
+
+
+def test_results_table_lists_each_model_with_its_scores_and_behaviour(tmp_path):
+    table = runpy.run_path(str(REPO_ROOT / "scripts" / "results_table.py"))["main"]
+    first = next(path for path in SAVED if path.suffix == ".jsonl")
+    report = EvalReport.read(first)
+    text = table([f"SFT=first={first}", f"DPO={first}", "--out", str(tmp_path / "t.md")])
+    lines = text.splitlines()
+    assert lines[0].endswith("| micro avg | macro avg | evaluation s |")
+    micro = f"{report.summary['micro_avg']:.3f}"
+    assert lines[2].startswith("| SFT=first | ") and micro in lines[2]  # a label may hold '='
+    assert lines[3].startswith("| DPO | ")
+    assert "| relevance | DPO |" in text and (tmp_path / "t.md").read_text(encoding="utf-8") == text
+    with pytest.raises(SystemExit):
+        table([str(first)])
+
+
+def test_results_table_counts_turns_gained_and_lost_against_a_model(tmp_path):
+    table = runpy.run_path(str(REPO_ROOT / "scripts" / "results_table.py"))["main"]
+    first = next(path for path in SAVED if path.suffix == ".jsonl")
+    rows = first.read_text(encoding="utf-8").splitlines()
+    flipped = tmp_path / "flipped.jsonl"  # one relevance turn failed, one call turn passed
+    relevance = next(k for k, line in enumerate(rows) if '"type": "relevance"' in line and '"passed": true' in line)
+    call = next(k for k, line in enumerate(rows) if '"type": "call"' in line and '"passed": false' in line)
+    rows[relevance] = rows[relevance].replace('"passed": true', '"passed": false')
+    rows[call] = rows[call].replace('"passed": false', '"passed": true')
+    flipped.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    text = table([f"A={first}", f"B={flipped}", "--against", "A"])
+    assert "| B | +1 / -0 | +0 / -0 | +0 / -0 | +0 / -1 |" in text
+    with pytest.raises(SystemExit):
+        table([f"A={first}", "--against", "C"])
