@@ -273,8 +273,10 @@ def rejudge(report: EvalReport, cases: Sequence[EvalCase], *, judge: Judge | Non
     """The replies ``report`` saved, judged again: after a change to the rules, or by another ``judge``.
 
     No model is needed: each saved ``raw_reply`` is parsed and judged as :func:`score_replies` does,
-    matched to its case by (dialog_num, serial_num, turn_num); a reply that did not stop fails again
-    before any judge sees it. A saved case missing from ``cases`` is an error naming it; the timing is kept.
+    matched to its case by (dialog_num, serial_num, turn_num). A reply that did not stop fails before any
+    judge sees it: a saved failure of one is kept as it is (its reason names the token limit, which a file
+    without its summary no longer knows). A saved case missing from ``cases`` is an error naming it; the
+    timing is kept.
     """
     by_key = {(case.dialog_num, case.serial_num, case.turn_num): case for case in cases}
     again = []
@@ -283,6 +285,9 @@ def rejudge(report: EvalReport, cases: Sequence[EvalCase], *, judge: Judge | Non
         if case is None:
             raise ValueError(f"saved case dialog_num={result.dialog_num} serial_num={result.serial_num} "
                              f"turn_num={result.turn_num} is not in the benchmark given ({len(cases)} cases)")
+        if result.finish != "stop" and not result.passed:
+            again.append(result)  # cut off or ended by eos: it failed before any judge saw it, and still does
+            continue
         generation = Generation(text=result.raw_reply, finish=result.finish, num_tokens=0, prompt_tokens=0)
         again += [replace(scored, prompt=result.prompt) for scored in
                   score_replies([case], [generation], judge=judge, max_new_tokens=report.timing.get("max_new_tokens"))]
