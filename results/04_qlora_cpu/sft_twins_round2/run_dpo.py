@@ -6,11 +6,13 @@
     python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows5-7_9x3 dpo_rows=5,6,7,9,9,9
     python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows5-7_9_10 dpo_rows=5,6,7,9,10
 
-and three more, at stop 19 (README, "Twins beside plain pairs, question against question, a smaller step"):
+and four more, at stop 19 (README, "From the twins-round model: twins beside pairs, question against question, a
+smaller step"):
 
     python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows7 dpo_rows=7
     python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows7_10 dpo_rows=7,10
     python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows5-7_9_lr1e-4 dpo_rows=5,6,7,9 dpo_learning_rate=1e-4
+    python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows5-7_9_lr2e-4 dpo_rows=5,6,7,9 dpo_learning_rate=2e-4
 
 Arguments: a name for the run's folder under runs/exp18, then Recipe fields as FIELD=VALUE.
 """

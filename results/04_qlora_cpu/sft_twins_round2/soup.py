@@ -7,6 +7,7 @@ mean keep the asking where it should ask and the declining where it should decli
     python results/04_qlora_cpu/sft_twins_round2/soup.py rows7 rows7_10 [WEIGHT]
 
 WEIGHT (default 0.5) is the first model's share. Writes runs/exp18/soup_<a>_<b>[_<weight>]/ (merged model, evaluation).
+Stop 19 ran it with the default and with WEIGHT 0.7.
 """
 import shutil
 import sys
