@@ -56,24 +56,38 @@ def rejudge_file(path: Path, cases) -> tuple[EvalReport, EvalReport]:
     return before, after
 
 
+def extract_flat(path: Path, folder: Path) -> list[str]:
+    """Write the files of a tar archive of plain files into ``folder``; their names, in archive order.
+
+    Reads member by member (no ``extractall``): a member that is not a plain file, or whose name holds a
+    folder, is an error naming it.
+    """
+    names = []
+    with tarfile.open(path) as archive:
+        for member in archive.getmembers():
+            if not member.isfile() or Path(member.name).name != member.name:
+                raise ValueError(f"{path}: member {member.name!r} is not a plain file at the top of the archive")
+            (folder / member.name).write_bytes(archive.extractfile(member).read())
+            names.append(member.name)
+    return names
+
+
 def rejudge_archive(path: Path, cases, root: Path) -> list[str]:
     """Rejudge each cases file inside a tar.xz and repack it (same names and order) if any changed."""
     rows, changed = [], False
     with tempfile.TemporaryDirectory() as folder:
-        with tarfile.open(path) as archive:
-            members = archive.getmembers()
-            archive.extractall(folder, filter="data")
-        for member in members:
-            if member.name.endswith(".jsonl"):
-                before, after = rejudge_file(Path(folder) / member.name, cases)
-                if row := _row(f"{path.relative_to(root)}:{member.name}", before, after):
+        names = extract_flat(path, Path(folder))
+        for name in names:
+            if name.endswith(".jsonl"):
+                before, after = rejudge_file(Path(folder) / name, cases)
+                if row := _row(f"{path.relative_to(root)}:{name}", before, after):
                     rows.append(row)
                     changed = True
         if changed:
             buffer = io.BytesIO()
             with tarfile.open(fileobj=buffer, mode="w:xz") as archive:
-                for member in members:
-                    archive.add(Path(folder) / member.name, arcname=member.name, recursive=False)
+                for name in names:
+                    archive.add(Path(folder) / name, arcname=name, recursive=False)
             path.write_bytes(buffer.getvalue())
     return rows
 

@@ -28,9 +28,8 @@ def test_there_are_saved_evaluations_to_check():
 @pytest.mark.parametrize("path", SAVED, ids=lambda path: str(path.relative_to(REPO_ROOT / "results")))
 def test_every_saved_verdict_is_the_current_judges(path, cases, tmp_path):
     if path.suffix == ".xz":
-        with tarfile.open(path) as archive:
-            archive.extractall(tmp_path, filter="data")
-        files = sorted(tmp_path.rglob("*.jsonl"))
+        files = [tmp_path / name for name in SCRIPT["extract_flat"](path, tmp_path) if name.endswith(".jsonl")]
+        assert files, f"{path.name} holds no cases file"
     else:
         files = [path]
     for file in files:
@@ -86,3 +85,13 @@ def test_results_table_counts_turns_gained_and_lost_against_a_model(tmp_path):
     assert "| B | +1 / -0 | +0 / -0 | +0 / -0 | +0 / -1 |" in text
     with pytest.raises(SystemExit):
         table([f"A={first}", "--against", "C"])
+
+
+def test_an_archive_member_outside_the_top_folder_is_refused(tmp_path):
+    archive_path = tmp_path / "evals.tar.xz"
+    (tmp_path / "a.jsonl").write_text("{}\n", encoding="utf-8")
+    with tarfile.open(archive_path, "w:xz") as archive:
+        archive.add(tmp_path / "a.jsonl", arcname="../a.jsonl")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ValueError, match="member '../a.jsonl' is not a plain file at the top"):
+        SCRIPT["extract_flat"](archive_path, tmp_path / "out")
