@@ -245,6 +245,11 @@ def main(script_args: ScriptArguments, training_args: DiaToolDPOConfig, model_ar
     # (zero3_save_16bit_model in the accelerate config) and writes the tokenizer beside them.
     trainer.save_model(training_args.output_dir)
     trainer.accelerator.print(f"[diatool-dpo] saved the model and tokenizer to {training_args.output_dir}")
+    # Leave the process group here, every rank together, not from the interpreter's exit handlers: there the
+    # teardown can race with the communication threads, and one CPU rank once died with "terminate called
+    # without an active exception" (SIGABRT) after saving, failing the whole launch.
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
 
 
 def parse_args(argv: list[str] | None = None):
