@@ -36,24 +36,24 @@ def _cells(report: EvalReport) -> list[str]:
     return [f"{summary['per_type'][kind]['accuracy']:.3f}" for kind in OUTPUT_TYPES] + [f"{summary['micro_avg']:.3f}"]
 
 
-def _row(name: str, before: EvalReport, after: EvalReport) -> str | None:
-    if [r.passed for r in before.results] == [r.passed for r in after.results]:
-        return None
+def _row(name: str, before: EvalReport, after: EvalReport) -> str:
     cells = [old if old == new else f"{old} -> **{new}**" for old, new in zip(_cells(before), _cells(after), strict=True)]
     return f"| `{name}` | " + " | ".join(cells) + " |"
 
 
-def rejudge_file(path: Path, cases) -> tuple[EvalReport, EvalReport]:
-    """Judge one cases file again; rewrite it, and those of its summaries that exist, if a verdict changed."""
+def rejudge_file(path: Path, cases, name: str) -> str | None:
+    """Judge one cases file again. If a verdict or its reason changed, rewrite the file and those of its
+    summaries that exist, and return its table row (labelled ``name``); else None."""
     before = EvalReport.read(path)
     after = rejudge(before, cases)
-    if [r.passed for r in before.results] != [r.passed for r in after.results]:
-        sidecars = [Path(f"{path.with_suffix('')}.summary.{ext}") for ext in ("json", "md")]
-        absent = [sidecar for sidecar in sidecars if not sidecar.exists()]
-        after.write(path)
-        for sidecar in absent:
-            sidecar.unlink()
-    return before, after
+    if [(r.passed, r.reason) for r in before.results] == [(r.passed, r.reason) for r in after.results]:
+        return None
+    sidecars = [Path(f"{path.with_suffix('')}.summary.{ext}") for ext in ("json", "md")]
+    absent = [sidecar for sidecar in sidecars if not sidecar.exists()]
+    after.write(path)
+    for sidecar in absent:
+        sidecar.unlink()
+    return _row(name, before, after)
 
 
 def extract_flat(path: Path, folder: Path) -> list[str]:
@@ -74,16 +74,14 @@ def extract_flat(path: Path, folder: Path) -> list[str]:
 
 def rejudge_archive(path: Path, cases, root: Path) -> list[str]:
     """Rejudge each cases file inside a tar.xz and repack it (same names and order) if any changed."""
-    rows, changed = [], False
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         names = extract_flat(path, Path(folder))
         for name in names:
-            if name.endswith(".jsonl"):
-                before, after = rejudge_file(Path(folder) / name, cases)
-                if row := _row(f"{path.relative_to(root)}:{name}", before, after):
-                    rows.append(row)
-                    changed = True
-        if changed:
+            if name.endswith(".jsonl") and (row := rejudge_file(Path(folder) / name, cases,
+                                                                 f"{path.relative_to(root)}:{name}")):
+                rows.append(row)
+        if rows:
             buffer = io.BytesIO()
             with tarfile.open(fileobj=buffer, mode="w:xz") as archive:
                 for name in names:
@@ -104,10 +102,10 @@ def main(argv=None) -> str:
         checked += 1
         if path.suffix == ".xz":
             rows += rejudge_archive(path, cases, root)
-        elif row := _row(str(path.relative_to(root)), *rejudge_file(path, cases)):
+        elif row := rejudge_file(path, cases, str(path.relative_to(root))):
             rows.append(row)
     header = "| saved evaluation | " + " | ".join(OUTPUT_TYPES) + " | micro avg |\n|---|" + "---:|" * 5
-    table = "\n".join([header, *rows]) if rows else "No verdict changed."
+    table = "\n".join([header, *rows]) if rows else "No verdict or reason changed."
     text = f"{table}\n\n{len(rows)} evaluations changed; {checked} files checked under {root.name}/.\n"
     print(text)
     if args.table:

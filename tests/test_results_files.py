@@ -53,7 +53,12 @@ def test_the_script_rewrites_a_stale_file_and_reports_it(tmp_path):
     assert stale.read_text(encoding="utf-8").splitlines()[0] == lines[0]
     assert sorted(path.name for path in stale.parent.iterdir()) == ["eval.jsonl"]  # no summaries it did not have
     assert (tmp_path / "table.md").read_text(encoding="utf-8") == text
-    assert "No verdict changed." in SCRIPT["main"](["--root", str(tmp_path)])
+    assert "No verdict or reason changed." in SCRIPT["main"](["--root", str(tmp_path)])
+    # a reason the current judge words differently is stale too (the test above would fail on it): rewritten
+    reworded = lines[0].replace('"reason": "', '"reason": "old wording: ', 1)
+    stale.write_text("\n".join([reworded, *lines[1:]]) + "\n", encoding="utf-8")
+    assert "1 evaluations changed" in SCRIPT["main"](["--root", str(tmp_path)])
+    assert stale.read_text(encoding="utf-8").splitlines()[0] == lines[0]
 
 
 def test_results_table_lists_each_model_with_its_scores_and_behaviour(tmp_path):
