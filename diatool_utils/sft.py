@@ -177,19 +177,26 @@ class AssistantOnlyTrainer(Trainer):
     """
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        targets = inputs["labels"][:, 1:]  # position p predicts token p+1
-        keep = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)  # [K] positions, union over rows
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], logits_to_keep=keep)
-        kept = targets[:, keep]  # [B, K]
-        per_token = torch.nn.functional.cross_entropy(outputs.logits.flatten(0, 1).float(), kept.flatten(),
-                                                      ignore_index=IGNORE_INDEX, reduction="none")
-        if "loss_weights" in inputs:
-            weights = inputs["loss_weights"][:, 1:][:, keep].flatten()
-            loss = (per_token * weights).sum() / weights.sum()
-        else:
-            scored = num_items_in_batch if num_items_in_batch is not None else (kept != IGNORE_INDEX).sum()
-            loss = per_token.sum() / scored
+        loss, outputs = assistant_only_loss(model, inputs, num_items_in_batch)
         return (loss, outputs) if return_outputs else loss
+
+
+def assistant_only_loss(model, inputs: dict, num_items_in_batch=None):
+    """The loss of ``AssistantOnlyTrainer`` (its docstring has the formula) on one collated batch: (loss, outputs).
+
+    Also the replay term of ``DiaToolDPOTrainer``, which trains SFT conversations beside the pairs.
+    """
+    targets = inputs["labels"][:, 1:]  # position p predicts token p+1
+    keep = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)  # [K] positions, union over rows
+    outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], logits_to_keep=keep)
+    kept = targets[:, keep]  # [B, K]
+    per_token = torch.nn.functional.cross_entropy(outputs.logits.flatten(0, 1).float(), kept.flatten(),
+                                                  ignore_index=IGNORE_INDEX, reduction="none")
+    if "loss_weights" in inputs:
+        weights = inputs["loss_weights"][:, 1:][:, keep].flatten()
+        return (per_token * weights).sum() / weights.sum(), outputs
+    scored = num_items_in_batch if num_items_in_batch is not None else (kept != IGNORE_INDEX).sum()
+    return per_token.sum() / scored, outputs
 
 
 def sft_trainer(model, tokenizer, rows, args: TrainingArguments, max_length: int | None = 1024,

@@ -24,6 +24,15 @@ Built on TRL 1.16.0's DPOTrainer, overriding only what the per-turn loss needs:
     compute_ref_log_probs             reference log-probs per turn [B, T] instead of per sequence [B]
                                       (used by TRL's precompute_ref_log_probs)
     _compute_loss                     TRL's fused-LM-head log-probs -> per-turn sums -> diatool_dpo_loss
+                                      (+ the NLL term on chosen, + the replay term, below)
+
+Replay (``replay_dataset`` and ``args.replay_weight`` lambda > 0): each training step also draws a
+batch of SFT conversations and adds their assistant-only SFT loss (``sft.assistant_only_loss``),
+
+    loss = DiaTool-DPO + alpha * NLL(chosen) + lambda * SFT(replay batch)
+
+The NLL term holds the chosen side's text; the replay term holds what the SFT model does on every
+kind of turn (call, ask, decline, report) while the pairs move the turns they contrast.
 
 Everything else stays TRL's: the reference model (a separate model, the PEFT adapter disabled when
 ref_model=None with a PEFT model, precompute_ref_log_probs), quantised models, DeepSpeed / FSDP,
@@ -74,6 +83,7 @@ from .collator import (  # noqa: E402
     tokenize_pair,
 )
 from .loss import decision_token_weights, diatool_dpo_loss, per_turn_logps  # noqa: E402
+from .sft import AssistantOnlyCollator, assistant_only_loss  # noqa: E402
 from .templating import (  # noqa: E402
     FUNCTIONARY_SPECIAL_TOKENS,
     add_functionary_tokens,
@@ -124,6 +134,11 @@ class DiaToolDPOConfig(DPOConfig):
             Weight of each assistant turn's first token (its recipient: `all` for text, a function name for a call)
             in that turn's log-ratio: lr_t = w * lr(first token) + the rest (`loss.decision_token_weights`). 1 is
             the paper's loss. Applied alike to policy and reference; the logged `logps/*` are the weighted sums.
+        replay_weight (`float`, *optional*, defaults to `0.0`):
+            Weight lambda of the replay term: every training step adds lambda times the assistant-only SFT loss of a
+            batch of `replay_batch_size` conversations from the trainer's `replay_dataset` (module docstring).
+        replay_batch_size (`int`, *optional*, defaults to `2`):
+            SFT conversations in each replay batch.
         strict_pairs (`bool`, *optional*, defaults to `False`):
             What to do with pairs that can't be trained: one side has no assistant turn left after truncation to
             `max_length`, or chosen and rejected differ before their first assistant turn. `False` skips them,
@@ -176,6 +191,15 @@ class DiaToolDPOConfig(DPOConfig):
         metadata={"help": "Weight of each assistant turn's first token (the call-or-text decision) in the turn's "
                           "log-ratio; 1 = every token alike (the paper's loss)."},
     )
+    replay_weight: float = field(
+        default=0.0,
+        metadata={"help": "Weight lambda of the replay term: the assistant-only SFT loss of a batch of SFT "
+                          "conversations (the trainer's replay_dataset), added at every training step. 0 = off."},
+    )
+    replay_batch_size: int = field(
+        default=2,
+        metadata={"help": "SFT conversations in each replay batch."},
+    )
     strict_pairs: bool = field(
         default=False,
         metadata={"help": "Raise on pairs that can't be trained (no assistant turn left after truncation, or "
@@ -188,6 +212,9 @@ class DiaToolDPOConfig(DPOConfig):
             raise ValueError(f"gamma (the reward scaling factor) must lie in [0, 1], got {self.gamma}")
         if not self.decision_weight > 0:
             raise ValueError(f"decision_weight must be positive (1 = every token alike), got {self.decision_weight}")
+        if self.replay_weight < 0 or self.replay_batch_size < 1:
+            raise ValueError(f"replay_weight must be >= 0 (0 = no replay) and replay_batch_size >= 1, got "
+                             f"{self.replay_weight} and {self.replay_batch_size}")
         unsupported = [t for t in self.loss_type if t not in SUPPORTED_LOSS_TYPES]
         if unsupported or "sigmoid" not in self.loss_type:
             raise ValueError(f"DiaToolDPOTrainer supports loss_type ['sigmoid'] (the DiaTool-DPO loss) or "
@@ -275,6 +302,9 @@ class DiaToolDPOTrainer(DPOTrainer):
             ``ref_model``) here, new rows initialised to the mean embedding; nothing changes if they are there.
             A PEFT model must already have them (add them before wrapping).
 
+        replay_dataset: SFT conversations tokenized by ``sft.build_sft_dataset`` (with its ``loss_weights`` if
+            built with a decision weight), trained beside the pairs when ``args.replay_weight`` > 0.
+
     After construction ``trainer.pair_reports`` maps "train" / "eval" to a ``PairReport`` (kept, skipped by
     reason, truncated), which is also logged.
     """
@@ -296,6 +326,7 @@ class DiaToolDPOTrainer(DPOTrainer):
         optimizers=(None, None),
         quantization_config=None,
         peft_config=None,
+        replay_dataset=None,
     ):
         if args is None:
             name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "") or "model"
@@ -331,6 +362,16 @@ class DiaToolDPOTrainer(DPOTrainer):
             data_collator = DataCollatorForDiaToolPreference(
                 pad_token_id=tokenizer.pad_token_id, pad_to_multiple_of=args.pad_to_multiple_of)
 
+        if (replay_dataset is not None) != (args.replay_weight > 0):
+            raise ValueError(f"replay needs both a replay_dataset and args.replay_weight > 0; got "
+                             f"replay_weight={args.replay_weight} and "
+                             f"{'a' if replay_dataset is not None else 'no'} replay_dataset")
+        if replay_dataset is not None and not {"input_ids", "labels"} <= set(replay_dataset.column_names):
+            raise ValueError(f"replay_dataset has columns {replay_dataset.column_names}; build it with "
+                             "sft.build_sft_dataset (input_ids, labels, optional loss_weights)")
+        if replay_dataset is not None and len(replay_dataset) == 0:
+            raise ValueError("replay_dataset is empty")
+        self.replay_dataset, self._replay_batches = replay_dataset, None
         self.pair_reports: dict[str, PairReport] = {}
         self._ref_turns_width = 1  # widest trajectory (in turns) of every dataset prepared so far
         super().__init__(
@@ -514,6 +555,11 @@ class DiaToolDPOTrainer(DPOTrainer):
                 chosen_token_logps, _ = token_logps.chunk(2, dim=0)
                 chosen_scored, _ = (shift_turn_index >= 0).chunk(2, dim=0)
                 loss = loss + -chosen_token_logps[chosen_scored].mean() * loss_weight
+        if mode == "train" and self.replay_dataset is not None:
+            replay_loss, _ = assistant_only_loss(model, self._next_replay_batch())
+            loss = loss + self.args.replay_weight * replay_loss
+            self._metrics[mode]["replay/sft_loss"].append(
+                self.accelerator.gather_for_metrics(replay_loss.detach()).mean().item())
         if self.aux_loss_enabled:
             loss = loss + self.router_aux_loss_coef * outputs.aux_loss
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(outputs.aux_loss).mean().item())
@@ -524,6 +570,21 @@ class DiaToolDPOTrainer(DPOTrainer):
             with torch.no_grad():
                 outputs = model(**model_kwargs)
         return (loss, outputs) if return_outputs else loss
+
+    def _next_replay_batch(self) -> dict:
+        """The next replay batch on the training device: the replay set shuffled (seed + process index) and
+        cycled, so a run longer than one pass over it starts again in a new order."""
+        while True:
+            if self._replay_batches is None:
+                generator = torch.Generator().manual_seed(self.args.seed + self.accelerator.process_index)
+                loader = torch.utils.data.DataLoader(
+                    self.replay_dataset, batch_size=self.args.replay_batch_size, shuffle=True, generator=generator,
+                    collate_fn=AssistantOnlyCollator(_tokenizer_of(self.processing_class).pad_token_id))
+                self._replay_batches = iter(loader)
+            batch = next(self._replay_batches, None)
+            if batch is not None:
+                return {key: value.to(self.accelerator.device) for key, value in batch.items()}
+            self._replay_batches = None  # one pass done
 
     def _log_metrics(self, mode, inputs, outputs, shift_turn_index, turn_logps, num_turns,
                      chosen_rewards, rejected_rewards) -> None:

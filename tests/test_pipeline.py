@@ -15,6 +15,7 @@ from diatool_utils.pipeline import (
     group_twins,
     key_digest,
     read_record,
+    replay_dataset,
     select_rows,
     stage_key,
     train_sft,
@@ -233,3 +234,15 @@ def test_a_second_sft_round_continues_from_the_first(tmp_path):
     assert again.reused and again.path == tmp_path / "sft" / "merged"
     with pytest.raises(ValueError, match="sft_rounds must be at least 1, got 0"):
         train_sft(Recipe(sft_rounds=0), tmp_path)
+
+
+def test_replay_keys_the_dpo_stage_only_when_it_is_on(tmp_path):
+    plain = stage_key(Recipe(), "dpo")
+    assert not any("replay" in name for name in plain)  # stages trained before replay existed still match
+    replaying = stage_key(Recipe(dpo_replay_weight=1.0), "dpo")
+    assert {name for name in replaying if name not in plain} == \
+        {"dpo_replay_weight", "dpo_replay_batch_size", "sft_decision_weight", "replay_sha256"}
+    assert replaying["replay_sha256"] == stage_key(Recipe(), "sft")["data_sha256"]  # the SFT data by default
+    config = dpo_config(Recipe(dpo_replay_weight=2.0, dpo_replay_batch_size=3), tmp_path)
+    assert (config.replay_weight, config.replay_batch_size) == (2.0, 3)
+    assert replay_dataset(Recipe(), tokenizer=None) is None

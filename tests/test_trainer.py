@@ -510,3 +510,84 @@ def test_other_trl_versions_are_refused_with_the_pip_command(monkeypatch):
     monkeypatch.delitem(sys.modules, "diatool_utils.trainer")
     with pytest.raises(ImportError, match="trl==0.29.0 is installed"):
         importlib.import_module("diatool_utils.trainer")
+
+
+# ---------------------------------------------------------------------------------------------
+# Replay: SFT conversations trained beside the pairs
+# ---------------------------------------------------------------------------------------------
+
+def replay_rows(pairs: list[dict]) -> list[dict]:
+    """Each pair's chosen trajectory as one SFT conversation."""
+    return [{"id": pair["id"], "tools": pair["tools"], "messages": pair["prompt"] + pair["chosen"]} for pair in pairs]
+
+
+def test_replay_adds_lambda_times_the_weighted_sft_loss_of_a_replay_batch(functionary_model, tmp_path):
+    from diatool_utils.sft import build_sft_dataset
+
+    model, tokenizer = functionary_model
+    pairs = single_turn_pairs()
+    replay, _ = build_sft_dataset(tokenizer, replay_rows(multi_turn_pairs())[:3], 512, decision_weight=4.0)
+    plain = DiaToolDPOTrainer(copy.deepcopy(model), args=make_args(tmp_path, per_device_train_batch_size=3),
+                              train_dataset=pairs, processing_class=tokenizer)
+    # a replay batch of the whole replay set: its loss does not depend on the shuffled order
+    replaying = DiaToolDPOTrainer(copy.deepcopy(model), train_dataset=pairs, processing_class=tokenizer,
+                                  args=make_args(tmp_path, per_device_train_batch_size=3, replay_weight=0.7,
+                                                 replay_batch_size=3),
+                                  replay_dataset=replay)
+    batch = first_batch(plain)
+    # the SFT loss by hand: weighted mean cross-entropy of the assistant tokens, each turn's first token x4
+    ids = [replay[i]["input_ids"] for i in range(3)]
+    width = max(map(len, ids))
+    with torch.no_grad():
+        sft_loss, weight_sum = 0.0, 0.0
+        for row in range(3):
+            input_ids = torch.tensor([replay[row]["input_ids"]])
+            logits = model(input_ids=input_ids).logits[0, :-1]
+            nll = -logits.log_softmax(-1).gather(-1, input_ids[0, 1:, None]).squeeze(-1)
+            weights = torch.tensor(replay[row]["loss_weights"][1:])
+            sft_loss, weight_sum = sft_loss + (weights * nll).sum(), weight_sum + weights.sum()
+        assert width > min(map(len, ids))  # the replay batch is padded
+        plain.model.train(), replaying.model.train()
+        torch.testing.assert_close(replaying.compute_loss(replaying.model, batch),
+                                   plain.compute_loss(plain.model, batch) + 0.7 * sft_loss / weight_sum,
+                                   rtol=1e-5, atol=1e-5)
+        # evaluation leaves the replay out
+        plain.model.eval(), replaying.model.eval()
+        torch.testing.assert_close(replaying.compute_loss(replaying.model, batch),
+                                   plain.compute_loss(plain.model, batch))
+    assert replaying._metrics["train"]["replay/sft_loss"]
+
+
+def test_replay_batches_cycle_through_the_whole_replay_set(functionary_model, tmp_path):
+    from diatool_utils.sft import build_sft_dataset
+
+    model, tokenizer = functionary_model
+    replay, _ = build_sft_dataset(tokenizer, replay_rows(multi_turn_pairs())[:3], 512)
+    trainer = DiaToolDPOTrainer(model, train_dataset=single_turn_pairs(), processing_class=tokenizer,
+                                args=make_args(tmp_path, replay_weight=1.0, replay_batch_size=2),
+                                replay_dataset=replay)
+    firsts = {tuple(ids) for ids in (replay[i]["input_ids"][:40] for i in range(3))}
+    drawn = [trainer._next_replay_batch() for _ in range(4)]  # batches of 2, 1, 2, 1: two passes
+    assert [len(batch["input_ids"]) for batch in drawn] == [2, 1, 2, 1]
+    for one_pass in (drawn[:2], drawn[2:]):
+        rows = {tuple(ids[:40].tolist()) for batch in one_pass for ids in batch["input_ids"]}
+        assert rows == firsts
+
+
+def test_replay_needs_both_its_data_and_a_weight(functionary_model, tmp_path):
+    from diatool_utils.sft import build_sft_dataset
+
+    model, tokenizer = functionary_model
+    replay, _ = build_sft_dataset(tokenizer, replay_rows(multi_turn_pairs())[:2], 512)
+    pairs = single_turn_pairs()
+    with pytest.raises(ValueError, match="replay needs both a replay_dataset and args.replay_weight > 0"):
+        DiaToolDPOTrainer(model, args=make_args(tmp_path), train_dataset=pairs, processing_class=tokenizer,
+                          replay_dataset=replay)
+    with pytest.raises(ValueError, match="replay_weight=1.0 and no replay_dataset"):
+        DiaToolDPOTrainer(model, args=make_args(tmp_path, replay_weight=1.0), train_dataset=pairs,
+                          processing_class=tokenizer)
+    with pytest.raises(ValueError, match="build it with sft.build_sft_dataset"):
+        DiaToolDPOTrainer(model, args=make_args(tmp_path, replay_weight=1.0), train_dataset=pairs,
+                          processing_class=tokenizer, replay_dataset=Dataset.from_list([{"text": "hi"}]))
+    with pytest.raises(ValueError, match="replay_weight must be >= 0"):
+        make_args(tmp_path, replay_weight=-1.0)

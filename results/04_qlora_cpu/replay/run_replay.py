@@ -1,0 +1,21 @@
+"""DiaTool-DPO with SFT replay from notebook 04's SFT model (runs/04_qlora/sft, `make reproduce`), then the
+evaluation on all 199 turns. Stop 20's runs (README, "Replay: SFT conversations beside the pairs"):
+
+    python results/04_qlora_cpu/replay/run_replay.py rows5-10_replay1 dpo_replay_weight=1
+
+Arguments: a name for the run's folder under runs/exp20, then Recipe fields as FIELD=VALUE.
+"""
+import sys
+import time
+from pathlib import Path
+
+from diatool_utils.pipeline import Recipe, evaluate_checkpoint, recipe_overrides, train_dpo
+
+out = Path("runs/exp20")
+name = sys.argv[1]
+recipe = Recipe(**recipe_overrides(sys.argv[2:]))
+stage = train_dpo(recipe, "runs/04_qlora/sft/merged", out / name, reuse=True)
+print(f"DPO {stage.seconds / 60:.1f} min", flush=True)
+start = time.time()
+report = evaluate_checkpoint(stage.path, recipe, out / name / "eval_dpo.jsonl", reuse=True)
+print(f"eval {(time.time() - start) / 60:.1f} min", report.summary, flush=True)
