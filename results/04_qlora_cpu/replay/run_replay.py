@@ -7,6 +7,8 @@ evaluation on all 199 turns. Stop 20's runs (README, "Replay: SFT conversations 
         dpo_replay_weight=1
     python results/04_qlora_cpu/replay/run_replay.py rows5-10_half8_replay1_seed1 dpo_rows=5,5,6,6,7,7,8,9,9,10,10 \
         dpo_replay_weight=1 seed=1
+    python results/04_qlora_cpu/replay/run_replay.py rows5-10_half8_replay0.5 dpo_rows=5,5,6,6,7,7,8,9,9,10,10 \
+        dpo_replay_weight=0.5
 
 Arguments: a name for the run's folder under runs/exp20, then Recipe fields as FIELD=VALUE.
 """
