@@ -97,6 +97,11 @@ class Recipe:
     eval_batch_size: int = 16
     max_new_tokens: int = 64
 
+    @property
+    def replay_data(self) -> str:
+        """The conversations DPO replays: ``dpo_replay_data``, else the SFT data."""
+        return self.dpo_replay_data or self.sft_data
+
     def to_json(self) -> str:
         """The recipe as JSON; files inside this repository are shown relative to its root (same on every machine)."""
         return json.dumps({name: shown_path(value) for name, value in asdict(self).items()}, indent=2)
@@ -188,9 +193,8 @@ def stage_key(recipe: Recipe, stage: str, limit: int | None = None, upstream: st
     if stage == "dpo" and recipe.dpo_decision_weight != 1:
         key["dpo_decision_weight"] = recipe.dpo_decision_weight
     if stage == "dpo" and recipe.dpo_replay_weight:
-        replayed = recipe.dpo_replay_data or recipe.sft_data
         key.update(dpo_replay_weight=recipe.dpo_replay_weight, dpo_replay_batch_size=recipe.dpo_replay_batch_size,
-                   sft_decision_weight=recipe.sft_decision_weight, replay_sha256=file_digest(replayed))
+                   sft_decision_weight=recipe.sft_decision_weight, replay_sha256=file_digest(recipe.replay_data))
     data = {"sft": recipe.sft_data, "dpo": recipe.dpo_data, "eval": recipe.eval_data}[stage]
     key.update(stage=stage, data_sha256=file_digest(data), limit=limit, upstream=upstream)
     return json.loads(json.dumps(key))  # as it reads back from the record (tuples become lists)
@@ -431,11 +435,11 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
 
 
 def replay_dataset(recipe: Recipe, tokenizer, limit: int | None = None):
-    """The SFT conversations DPO replays (``recipe.dpo_replay_data``, else the SFT data), tokenized as SFT
-    tokenizes them; None when ``recipe.dpo_replay_weight`` is 0."""
+    """The SFT conversations DPO replays (``recipe.replay_data``), tokenized as SFT tokenizes them; None when
+    ``recipe.dpo_replay_weight`` is 0."""
     if not recipe.dpo_replay_weight:
         return None
-    rows = read_jsonl(recipe.dpo_replay_data or recipe.sft_data, limit, recipe.seed)
+    rows = read_jsonl(recipe.replay_data, limit, recipe.seed)
     dataset, report = build_sft_dataset(tokenizer, rows, recipe.max_length, recipe.sft_decision_weight)
     print(f"DPO replay data: {report}")
     return dataset

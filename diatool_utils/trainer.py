@@ -366,11 +366,12 @@ class DiaToolDPOTrainer(DPOTrainer):
             raise ValueError(f"replay needs both a replay_dataset and args.replay_weight > 0; got "
                              f"replay_weight={args.replay_weight} and "
                              f"{'a' if replay_dataset is not None else 'no'} replay_dataset")
-        if replay_dataset is not None and not {"input_ids", "labels"} <= set(replay_dataset.column_names):
-            raise ValueError(f"replay_dataset has columns {replay_dataset.column_names}; build it with "
-                             "sft.build_sft_dataset (input_ids, labels, optional loss_weights)")
-        if replay_dataset is not None and len(replay_dataset) == 0:
-            raise ValueError("replay_dataset is empty")
+        if replay_dataset is not None:
+            if not {"input_ids", "labels"} <= set(replay_dataset.column_names):
+                raise ValueError(f"replay_dataset has columns {replay_dataset.column_names}; build it with "
+                                 "sft.build_sft_dataset (input_ids, labels, optional loss_weights)")
+            if len(replay_dataset) == 0:
+                raise ValueError("replay_dataset is empty")
         self.replay_dataset, self._replay_batches = replay_dataset, None
         self.pair_reports: dict[str, PairReport] = {}
         self._ref_turns_width = 1  # widest trajectory (in turns) of every dataset prepared so far
