@@ -7,7 +7,9 @@ mean keep the asking where it should ask and the declining where it should decli
     python results/04_qlora_cpu/sft_twins_round2/soup.py rows7 rows7_10 [WEIGHT]
 
 WEIGHT (default 0.5) is the first model's share. Writes runs/exp18/soup_<a>_<b>[_<weight>]/ (merged model, evaluation).
-Stop 19 ran it with the default and with WEIGHT 0.7.
+Stop 19 ran it with the default and with WEIGHT 0.7. Stop 21 ran it on the two replay models of run_dpo.py:
+
+    python results/04_qlora_cpu/sft_twins_round2/soup.py rows7_replay1 rows7_10_replay1
 """
 import shutil
 import sys
