@@ -18,6 +18,11 @@ and two with SFT replay, at stop 21 (README, "Replay from the twins-round model"
 
     python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows7_replay1 dpo_rows=7 dpo_replay_weight=1
     python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows7_10_replay1 dpo_rows=7,10 dpo_replay_weight=1
+    python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows7_replay1_seed1 dpo_rows=7 dpo_replay_weight=1 seed=1
+    python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows7_replay1_declines dpo_rows=7 dpo_replay_weight=1 \
+        dpo_replay_data=runs/exp18/sft_declines.jsonl
+
+(the last replays only the SFT conversations that hold a decline: `replay_subset.py` writes them).
 
 Arguments: a name for the run's folder under runs/exp18, then Recipe fields as FIELD=VALUE.
 """
