@@ -14,7 +14,7 @@ smaller step"):
     python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows5-7_9_lr1e-4 dpo_rows=5,6,7,9 dpo_learning_rate=1e-4
     python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows5-7_9_lr2e-4 dpo_rows=5,6,7,9 dpo_learning_rate=2e-4
 
-and two with SFT replay, at stop 21 (README, "Replay from the twins-round model"):
+and four with SFT replay, at stop 21 (README, "Replay from the twins-round model"):
 
     python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows7_replay1 dpo_rows=7 dpo_replay_weight=1
     python results/04_qlora_cpu/sft_twins_round2/run_dpo.py rows7_10_replay1 dpo_rows=7,10 dpo_replay_weight=1
