@@ -19,6 +19,7 @@ python scripts/results_table.py \
   "+ DPO rows 5, 6, 7, 9, lr 2e-4 (stop 19)=$R/eval_dpo_rows5-7_9_lr2e-4.jsonl" \
   "+ DPO row 7, replay 1 (stop 21)=$R/eval_dpo_rows7_replay1.jsonl" \
   "+ DPO row 7, replay 1, seed 1 (stop 21)=$R/eval_dpo_rows7_replay1_seed1.jsonl" \
+  "+ DPO row 7, replay 1 of the decline conversations (stop 21)=$R/eval_dpo_rows7_replay1_declines.jsonl" \
   "+ DPO rows 7, 10, replay 1 (stop 21)=$R/eval_dpo_rows7_10_replay1.jsonl" \
   "+ mean of the two replay models (stop 21)=$R/eval_soup_rows7_replay1_rows7_10_replay1.jsonl" \
   --against "SFT + twins round"
