@@ -17,8 +17,8 @@ from diatool_utils.paths import DATA_DIR
 out = Path(sys.argv[1])
 types = {int(t) for t in sys.argv[2:]} or {3}
 lines = (DATA_DIR / "sft.jsonl").read_text(encoding="utf-8").splitlines()
-kept = [line for line in lines if types & set(json.loads(line)["query_types"])]
+kept = [(line, row["query_types"]) for line in lines if types & set((row := json.loads(line))["query_types"])]
 out.parent.mkdir(parents=True, exist_ok=True)
-out.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-requests = Counter(t for line in kept for t in json.loads(line)["query_types"])
+out.write_text("".join(line + "\n" for line, _ in kept), encoding="utf-8")  # the lines as they are, byte for byte
+requests = Counter(t for _, query_types in kept for t in query_types)
 print(f"{out}: {len(kept)} of {len(lines)} conversations; requests by type {dict(sorted(requests.items()))}")

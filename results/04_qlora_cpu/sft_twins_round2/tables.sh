@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The tables of results.md: bash results/04_qlora_cpu/sft_twins_round2/tables.sh > table.md (venv active).
+# Rewrites the tables of results.md below its 7-line header: bash results/04_qlora_cpu/sft_twins_round2/tables.sh
+# (venv active, from the repository root).
 set -euo pipefail
 R=results/04_qlora_cpu/sft_twins_round2
-python scripts/results_table.py \
+tables=$(python scripts/results_table.py \
   "SFT, one round (runs/04_qlora/sft)=results/04_qlora_cpu/ablations/eval_sft.jsonl" \
   "SFT + twins round=$R/eval_sft.jsonl" \
   "+ DPO rows 5-10=$R/eval_dpo_rows5-10.jsonl" \
@@ -22,4 +23,6 @@ python scripts/results_table.py \
   "+ DPO row 7, replay 1 of the decline conversations (stop 21)=$R/eval_dpo_rows7_replay1_declines.jsonl" \
   "+ DPO rows 7, 10, replay 1 (stop 21)=$R/eval_dpo_rows7_10_replay1.jsonl" \
   "+ mean of the two replay models (stop 21)=$R/eval_soup_rows7_replay1_rows7_10_replay1.jsonl" \
-  --against "SFT + twins round"
+  --against "SFT + twins round")
+{ head -n 7 "$R/results.md"; printf '%s\n' "$tables"; } > "$R/results.md.new"
+mv "$R/results.md.new" "$R/results.md"
