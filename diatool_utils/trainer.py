@@ -84,6 +84,8 @@ from .collator import (  # noqa: E402
 )
 from .loss import decision_token_weights, diatool_dpo_loss, per_turn_logps  # noqa: E402
 from .sft import AssistantOnlyCollator, assistant_only_loss  # noqa: E402
+from .shared_prefix import shared_prefix_forward, split_pair_batch  # noqa: E402
+from .shared_prefix import unsupported_reason as shared_prefix_unsupported  # noqa: E402
 from .templating import (  # noqa: E402
     FUNCTIONARY_SPECIAL_TOKENS,
     add_functionary_tokens,
@@ -139,6 +141,12 @@ class DiaToolDPOConfig(DPOConfig):
             batch of `replay_batch_size` conversations from the trainer's `replay_dataset` (module docstring).
         replay_batch_size (`int`, *optional*, defaults to `2`):
             SFT conversations in each replay batch.
+        shared_prefix (`bool`, *optional*, defaults to `True`):
+            Run the tokens a pair's two sequences share (tools, system text, the dialogue before the first differing
+            token) once, through the policy and through the reference, and both continuations on its KV cache
+            (`shared_prefix.py`). The same loss and gradients for fewer tokens. Where it can't apply (gradient
+            checkpointing, distributed training, prompt-learning PEFT, sliding-window attention) the trainer says so
+            once and runs every sequence whole; `False` always does.
         strict_pairs (`bool`, *optional*, defaults to `False`):
             What to do with pairs that can't be trained: one side has no assistant turn left after truncation to
             `max_length`, or chosen and rejected differ before their first assistant turn. `False` skips them,
@@ -199,6 +207,11 @@ class DiaToolDPOConfig(DPOConfig):
     replay_batch_size: int = field(
         default=2,
         metadata={"help": "SFT conversations in each replay batch."},
+    )
+    shared_prefix: bool = field(
+        default=True,
+        metadata={"help": "Run each pair's shared prefix once and both continuations on its KV cache (same loss, "
+                          "fewer tokens). False runs every sequence whole."},
     )
     strict_pairs: bool = field(
         default=False,
@@ -375,6 +388,8 @@ class DiaToolDPOTrainer(DPOTrainer):
         self.replay_dataset, self._replay_batches = replay_dataset, None
         self.pair_reports: dict[str, PairReport] = {}
         self._ref_turns_width = 1  # widest trajectory (in turns) of every dataset prepared so far
+        self._shared_prefix_off: dict[str, str | None] = {}  # role -> why the shared-prefix forward is off
+        self._said: set[str] = set()
         super().__init__(
             model=model,
             ref_model=ref_model,
@@ -477,6 +492,37 @@ class DiaToolDPOTrainer(DPOTrainer):
         """Only assistant-turn tokens are scored: label -100 wherever turn_index is -1. [2B, L]"""
         return inputs["input_ids"].masked_fill(inputs["turn_index"] < 0, -100)
 
+    def _fused_outputs(self, model, inputs: dict, role: str, model_kwargs: dict | None = None):
+        """Fused-head per-token outputs of the batch ([2B, L-1] fields): shared prefix once when it applies."""
+        labels = self._labels(inputs)
+        if self._shared_prefix_applies(role):
+            batch = split_pair_batch(inputs["input_ids"], inputs["attention_mask"], inputs["turn_index"], labels)
+            if batch is not None:
+                return shared_prefix_forward(model, batch)
+            self._say_once("a pair in the batch shares fewer than 2 tokens: this batch runs every sequence whole")
+        return model(**(model_kwargs or self._model_kwargs(inputs)), labels=labels, fused_lm_head=True)
+
+    def _shared_prefix_applies(self, role: str) -> bool:
+        """Whether the shared-prefix forward can run for the policy or the reference (decided once, said once)."""
+        if role not in self._shared_prefix_off:
+            if not self.args.shared_prefix:
+                reason = ""  # switched off: nothing to say
+            else:
+                model = self.accelerator.unwrap_model(self.model) if role == "policy" or self.ref_model is None \
+                    else self.ref_model
+                reason = shared_prefix_unsupported(
+                    model, gradient_checkpointing=role == "policy" and self.args.gradient_checkpointing,
+                    distributed_type=self.accelerator.distributed_type, aux_loss=self.aux_loss_enabled)
+                if reason:
+                    self._say_once(f"shared-prefix forward off for the {role}: {reason}. Every sequence runs whole.")
+            self._shared_prefix_off[role] = reason
+        return self._shared_prefix_off[role] is None
+
+    def _say_once(self, message: str) -> None:
+        if message not in self._said:
+            self._said.add(message)
+            logger.warning(message)
+
     def _turn_logps(self, token_logps: torch.Tensor, turn_index: torch.Tensor, max_turns: int) -> torch.Tensor:
         """Fused-head log-probs [2B, L-1] (log p(token i+1 | tokens <= i)) -> per-turn sums [2B, max_turns].
 
@@ -503,7 +549,7 @@ class DiaToolDPOTrainer(DPOTrainer):
             adapter_context,
             self.accelerator.autocast(),
         ):
-            return model(**self._model_kwargs(inputs), labels=self._labels(inputs), fused_lm_head=True).log_probs
+            return self._fused_outputs(model, inputs, "reference").log_probs
 
     def compute_ref_log_probs(self, model, inputs):
         """Reference log-probs of one padded batch, per turn: ([B, W], [B, W]) for chosen and rejected.
@@ -524,7 +570,7 @@ class DiaToolDPOTrainer(DPOTrainer):
         num_turns = inputs["num_turns"]  # [2B]
 
         # Per-token log-probs from TRL's fused LM head (no [2B, L, V] logits): policy, then reference.
-        outputs = model(**model_kwargs, labels=self._labels(inputs), fused_lm_head=True)
+        outputs = self._fused_outputs(model, inputs, "policy", model_kwargs)
         if not self.precompute_ref_logps:
             ref_model = self.ref_model if self.ref_model is not None else self.model
             ref_token_logps = self._reference_token_logps(ref_model, inputs)

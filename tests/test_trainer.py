@@ -2,6 +2,7 @@
 
 import copy
 import importlib
+import math
 import sys
 
 import pytest
@@ -118,17 +119,28 @@ def trl_rows(pairs: list[dict]) -> list[dict]:
     return rows
 
 
+def perturbed(model, scale: float = 0.05, seed: int = 0):
+    """A copy of ``model`` with seeded Gaussian noise on every weight: a policy that differs from its reference."""
+    policy = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in policy.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * scale)
+    return policy
+
+
 def test_single_turn_without_margin_equals_trl_dpo(functionary_model, tmp_path):
     model, tokenizer = functionary_model
     pairs = single_turn_pairs()
-    ours = DiaToolDPOTrainer(copy.deepcopy(model), args=make_args(tmp_path, beta=0.7, margin=0.0, gamma=0.3,
-                                                                   per_device_train_batch_size=3),
+    policy = perturbed(model)  # policy == reference would give ln 2 for any implementation
+    ours = DiaToolDPOTrainer(copy.deepcopy(policy), ref_model=copy.deepcopy(model),
+                             args=make_args(tmp_path, beta=0.7, margin=0.0, gamma=0.3, per_device_train_batch_size=3),
                              train_dataset=pairs, processing_class=tokenizer)
     trl_tokenizer = copy.deepcopy(tokenizer)
     trl_tokenizer.eos_token = "<|stop|>"
     trl_args = DPOConfig(output_dir=str(tmp_path / "trl"), beta=0.7, report_to=[], bf16=False,
                          gradient_checkpointing=False, disable_tqdm=True, per_device_train_batch_size=3)
-    theirs = DPOTrainer(copy.deepcopy(model), ref_model=copy.deepcopy(model), args=trl_args,
+    theirs = DPOTrainer(copy.deepcopy(policy), ref_model=copy.deepcopy(model), args=trl_args,
                         train_dataset=Dataset.from_list(trl_rows(pairs)), processing_class=trl_tokenizer)
 
     ours_batch, theirs_batch = first_batch(ours), first_batch(theirs)
@@ -144,10 +156,15 @@ def test_single_turn_without_margin_equals_trl_dpo(functionary_model, tmp_path):
     with torch.no_grad():
         ours_loss = ours.compute_loss(ours.model, ours_batch)
         theirs_loss = theirs.compute_loss(theirs.model, theirs_batch)
+    assert abs(theirs_loss.item() - math.log(2)) > 0.01  # the policy's log-ratios are not all zero
     torch.testing.assert_close(ours_loss, theirs_loss, rtol=1e-5, atol=1e-6)
-    for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"):
-        assert ours._metrics["train"][key][-1] == pytest.approx(theirs._metrics["train"][key][-1], rel=1e-5,
-                                                                abs=1e-6), key
+    ours_metrics, theirs_metrics = ({key: values[-1] for key, values in trainer._metrics["train"].items()}
+                                    for trainer in (ours, theirs))
+    for key in ("rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected"):
+        assert ours_metrics[key] == pytest.approx(theirs_metrics[key], rel=1e-5, abs=1e-6), key
+    # the margin is a difference of two close rewards: its error is theirs, in absolute terms
+    scale = abs(theirs_metrics["rewards/chosen"]) + abs(theirs_metrics["rewards/rejected"])
+    assert ours_metrics["rewards/margins"] == pytest.approx(theirs_metrics["rewards/margins"], abs=1e-5 * scale)
 
     # With a margin the loss is DPO's with the logit shifted by beta * margin: larger than DPO's.
     ours.args.margin = 0.5

@@ -104,3 +104,24 @@ def test_fused_lm_head_returns_shifted_token_logprobs_zero_where_unscored(tiny_m
     assert (outputs.log_probs[~scored] == 0).all()
     for name in ("entropy", "is_top1"):
         assert getattr(outputs, name).shape == (2, 6)
+
+
+def test_fused_lm_head_takes_a_kv_cache_and_pre_shifted_labels(tiny_model):
+    """What the shared-prefix forward relies on: the fused forward passes ``cache`` and ``position_ids`` to the
+    backbone (it forces use_cache=False, but a cache passed in is still filled and read), scores pre-shifted
+    ``shift_labels`` without shifting, and ``DynamicCache.reorder_cache`` repeats rows with their gradients."""
+    from transformers import DynamicCache
+
+    input_ids = torch.randint(0, 1000, (1, 9))
+    labels = input_ids.clone()
+    trl_utils.add_fused_lm_head(tiny_model)
+    with torch.no_grad():
+        whole = tiny_model(input_ids=input_ids, labels=labels, fused_lm_head=True, use_cache=False).log_probs
+        cache = DynamicCache()
+        head = tiny_model(input_ids=input_ids[:, :4], shift_labels=labels[:, 1:5], cache=cache, fused_lm_head=True)
+        assert cache.get_seq_length() == 4 and head.log_probs.shape == (1, 4)
+        cache.reorder_cache(torch.tensor([0, 0]))
+        tail = tiny_model(input_ids=input_ids[:, 4:].repeat(2, 1), labels=labels[:, 4:].repeat(2, 1),
+                          position_ids=torch.arange(4, 9).repeat(2, 1), attention_mask=torch.ones(2, 9),
+                          cache=cache, fused_lm_head=True)
+    torch.testing.assert_close(torch.cat([head.log_probs[0], tail.log_probs[1]]), whole[0], rtol=1e-5, atol=1e-5)
