@@ -86,7 +86,8 @@ class EvalCase:
     """One judged turn: the gold history (``query``) and what the next assistant turn should be.
 
     ``missing_source`` says where ``missing_arguments`` came from: ``"row"`` (the benchmark row
-    lists them), ``"inferred"`` (:func:`infer_missing_arguments`) or ``"unknown"``.
+    lists them), ``"inferred"`` (:func:`infer_missing_arguments`) or ``"unknown"``. ``slot_tool``
+    is the tool they belong to (the dialog's next ground-truth call), when there is one.
     """
 
     dialog_num: int
@@ -100,6 +101,7 @@ class EvalCase:
     missing_arguments: list[str] | None = None
     missing_source: str = "unknown"
     line: int | None = None
+    slot_tool: str | None = None
 
 
 # ---------------------------------------------------------------------------- text helpers
@@ -113,32 +115,103 @@ def normalise_text(text: str) -> str:
 
 
 _NUMBER = re.compile(r"(?:(?<![0-9a-z])-)?\d+(?:\.\d+)?")  # "2024-05-19" is 2024, 5, 19
+_KOREAN_UNITS = re.compile(r"(?:\d+(?:\.\d+)?\s*[억만]\s*)+(?:\d+(?![\d.]))?")  # "13만 3096", "1억 2000만"
+
+
+def _korean_unit_value(run: str) -> str:
+    """ "13만 3096" -> "133096": digits with the units 억 (10^8) and 만 (10^4), written out."""
+    total = 0.0
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)\s*([억만]?)", run):
+        total += float(number) * {"억": 1e8, "만": 1e4, "": 1}[unit]
+    return f"{total:.0f}" if total == int(total) else str(total)
+
+
+def written_numbers(text: str) -> list[str]:
+    """Every number written in ``text``, as written ("12,300" -> "12300", "13만 3,096" -> "133096")."""
+    text = _KOREAN_UNITS.sub(lambda m: " " + _korean_unit_value(m.group(0)) + " ", normalise_text(text))
+    return _NUMBER.findall(text)
 
 
 def numbers_in(text: str) -> list[float]:
     """Every number written in ``text`` ("12,300" counts as 12300)."""
-    return [float(m) for m in _NUMBER.findall(normalise_text(text))]
+    return [float(n) for n in written_numbers(text)]
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _number_matches(written: str, value: float) -> bool:
+    """Equal, or ``value`` rounded or cut to the decimals ``written`` shows, within 0.5 %
+    ("about 144,510" for 144510.98 and "3944" for 3944.28 match; "24" for 24.2 does not)."""
+    number = float(written)
+    if math.isclose(number, value, rel_tol=1e-9, abs_tol=1e-9):
+        return True
+    decimals = len(written.partition(".")[2])
+    shown = {round(value, decimals), math.trunc(value * 10**decimals) / 10**decimals}
+    return number in shown and abs(number - value) <= 0.005 * abs(value)
+
+
+_MONTHS = {name: k for k, names in enumerate(
+    ["jan january", "feb february", "mar march", "apr april", "may", "jun june", "jul july", "aug august",
+     "sep sept september", "oct october", "nov november", "dec december"], start=1) for name in names.split()}
+_DATE_TIME = re.compile(
+    r"^(?:(\d{4})-(\d{1,2})-(\d{1,2}))?(?:^|[ t])?(?:(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?)?$")
+
+
+def mentions_date_time(text: str, value: str) -> bool | None:
+    """Whether ``text`` mentions an ISO date, time or date-time ``value`` in other words (None: not one).
+
+    A date is mentioned by its month and day written together ("10월 26일", "Oct 26", "26 October",
+    "10/26"); a time by its hour, on a 24- or 12-hour clock, with its minute ("오후 7시 5분" and
+    "7:05 pm" for 19:05; "6시 반" for 06:30; "9 am" or "9시" when the minute is 0). A date-time is
+    mentioned by either.
+    """
+    match = _DATE_TIME.match(normalise_text(value))
+    if not match or not any(match.groups()):
+        return None
+    _, month, day, hour, minute = match.groups()
+    text = normalise_text(text)
+    said = month is not None and _says_date(text, int(month), int(day))
+    return said or (hour is not None and _says_time(text, int(hour), int(minute)))
+
+
+def _says_date(text: str, month: int, day: int) -> bool:
+    names = "|".join(name for name, number in _MONTHS.items() if number == month)
+    d, m = rf"0?{day}(?:st|nd|rd|th)?", f"0?{month}"
+    return re.search(rf"(?<!\d){m}\s*월\s*{d}\s*일|(?<!\d){m}/{d}(?!\d)|\b(?:{names})\.? ?{d}(?!\d)"
+                     rf"|(?<!\d){d} (?:of )?(?:{names})\b", text) is not None
+
+
+def _says_time(text: str, hour: int, minute: int) -> bool:
+    hours = "|".join(sorted({str(hour), f"{hour:02d}", str(hour % 12 or 12)}))
+    if minute == 0:
+        pattern = rf"(?<!\d)(?:{hours})(?::00)?\s*(?:시|o'clock|am|pm|a\.m|p\.m)"
+    else:
+        half = r"|\s*시\s*반" if minute == 30 else ""
+        pattern = rf"(?<!\d)(?:{hours})(?:\s*(?::|시|h|\.)\s*0?{minute}(?!\d){half})"
+    return re.search(pattern, text) is not None
+
+
 def mentions_value(text: str, value: Any) -> bool:
     """Whether ``value`` (a number or a string) is written in ``text``.
 
-    Strings match as normalised substrings that are not glued to other ASCII letters or
-    digits (so "success" is not found in "successfully", but "뉴욕" is found in "뉴욕과").
+    Numbers match as numbers, also rounded (see :func:`_number_matches`) and with the Korean units
+    만 / 억. Strings match as normalised substrings that are not glued to other ASCII letters or
+    digits (so "success" is not found in "successfully", but "뉴욕" is found in "뉴욕과"); an ISO
+    date or date-time also matches in other words (:func:`mentions_date_time`).
     """
     if isinstance(value, bool) or value is None:
         return False
     if _is_number(value):
-        return any(math.isclose(n, float(value), rel_tol=1e-9, abs_tol=1e-9) for n in numbers_in(text))
+        return any(_number_matches(n, float(value)) for n in written_numbers(text))
     needle = normalise_text(str(value))
     if not needle:
         return False
     pattern = r"(?<![a-z0-9])" + re.escape(needle) + r"(?![a-z0-9])"
-    return re.search(pattern, normalise_text(text)) is not None
+    if re.search(pattern, normalise_text(text)):
+        return True
+    return bool(mentions_date_time(text, needle))
 
 
 def _words(text: str) -> list[str]:
@@ -148,6 +221,51 @@ def _words(text: str) -> list[str]:
 def _stem(word: str) -> str:
     for ending in ("'s", "ing", "ed", "s"):
         if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
+
+
+def _is_hangul(word: str) -> bool:
+    return any("\uac00" <= ch <= "\ud7a3" for ch in word)
+
+
+# Korean writes particles and copulas onto the noun ("데드라인이", "할인율은요", "몸무게를"): a reply's
+# word names a noun when it is the noun plus at most three of these endings.
+_KOREAN_ENDINGS = tuple(sorted(set(
+    "이 가 은 는 을 를 의 에 에서 에게 께 께서 한테 으로 로 와 과 랑 이랑 하고 도 만 까지 부터 이나 나 든 이든 "
+    "요 이요 이에요 예요 이죠 죠 인가요 인지 인데 이고 고 이라고 라고 이랑요 이며 며 이신가요 일까요 인가 이야 야 "
+    "입니다 이세요 세요 이십니까 입니까".split()), key=len, reverse=True))
+
+
+def _is_ending_chain(rest: str, depth: int = 3) -> bool:
+    if not rest:
+        return True
+    return depth > 0 and any(rest.startswith(e) and _is_ending_chain(rest[len(e):], depth - 1) for e in _KOREAN_ENDINGS)
+
+
+_HADA = re.compile(r"^(?:하|해|할|한|함|했|합|되|된|될|됩|돼)")  # 포함해, 포함할까요: the noun 포함 as a verb
+
+
+def _korean_word_names(word: str, noun: str) -> bool:
+    """Whether a Korean word is ``noun`` (or a compound ending in it, for nouns of two syllables or
+    more: "메일주소" names "주소") followed only by particles, or used as a verb ("포함할까요")."""
+    start = word.find(noun)
+    while start >= 0:
+        rest = word[start + len(noun):]
+        if (start == 0 or len(noun) >= 2) and (_is_ending_chain(rest) or (len(noun) >= 2 and _HADA.match(rest))):
+            return True
+        start = word.find(noun, start + 1)
+    return False
+
+
+def _korean_noun(word: str) -> str:
+    """A schema word without its particle or verb ending when two syllables or more stay ("사용자의" ->
+    "사용자", "포함해" -> "포함")."""
+    verb = re.match(r"^(.{2,}?)(?:하|해|할|한|함|했|합|되|된|될)", word)
+    if verb and _is_hangul(verb.group(1)):
+        return verb.group(1)
+    for ending in _KOREAN_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 2:
             return word[: -len(ending)]
     return word
 
@@ -372,6 +490,7 @@ def judge_call(case: EvalCase, parsed: Any) -> Verdict:
 
 MAX_KEY_VALUE_WORDS = 3
 MAX_KEY_VALUE_CHARS = 40
+NOTHING_CHECKED = "nothing checked"
 
 
 def _scalar_leaves(value: Any) -> list[Any]:
@@ -382,17 +501,31 @@ def _scalar_leaves(value: Any) -> list[Any]:
     return [value]
 
 
+_PYTHON_LITERAL = re.compile(r'("(?:\\.|[^"\\])*")|\b(None|True|False)\b')
+
+
+def parse_tool_result(content: str) -> Any:
+    """A tool result's JSON, also when written with Python's None / True / False (the original
+    benchmark has such results); content that is still not JSON comes back as the string itself."""
+    try:
+        return json.loads(content)
+    except (json.JSONDecodeError, TypeError):
+        pass
+    as_json = _PYTHON_LITERAL.sub(
+        lambda m: m.group(1) or {"None": "null", "True": "true", "False": "false"}[m.group(2)], str(content))
+    try:
+        return json.loads(as_json)
+    except json.JSONDecodeError:
+        return content
+
+
 def tool_result_values(content: str) -> list[Any]:
     """Short scalar leaves of one tool result: numbers, and strings of <= 3 words / 40 chars.
 
     Content that is not JSON counts as one string leaf. Booleans and nulls are dropped.
     """
-    try:
-        decoded = json.loads(content)
-    except (json.JSONDecodeError, TypeError):
-        decoded = content
     values = []
-    for leaf in _scalar_leaves(decoded):
+    for leaf in _scalar_leaves(parse_tool_result(content)):
         if isinstance(leaf, str):
             leaf = leaf.strip()
             if not leaf or len(leaf) > MAX_KEY_VALUE_CHARS or len(leaf.split()) > MAX_KEY_VALUE_WORDS:
@@ -415,12 +548,21 @@ def last_tool_results(query: list[dict]) -> list[str]:
     return list(reversed(results))
 
 
+def completion_tool_results(query: list[dict]) -> list[str]:
+    """The tool results a completion turn reports: the latest call round's or, when the user asked a
+    follow-up that the assistant answers from results it already has, every earlier one."""
+    return last_tool_results(query) or [str(m.get("content") or "") for m in query if m.get("role") == "tool"]
+
+
 def completion_key_values(case: EvalCase) -> list[Any]:
     """The tool-result values a completion must mention: those the reference answer mentions.
 
     Without a reference text, every short scalar leaf is a key value.
     """
-    leaves = [v for content in last_tool_results(case.query) for v in tool_result_values(content)]
+    leaves = []
+    for value in (v for content in completion_tool_results(case.query) for v in tool_result_values(content)):
+        if value not in leaves:
+            leaves.append(value)
     reference = case.ground_truth.get("content") or ""
     if not reference.strip():
         return leaves
@@ -428,7 +570,12 @@ def completion_key_values(case: EvalCase) -> list[Any]:
 
 
 def judge_completion(case: EvalCase, parsed: Any) -> Verdict:
-    """Pass when there is no call and every key value of the tool result is in the reply."""
+    """Pass when there is no call and every key value of the tool result is in the reply.
+
+    When the reference reports none of the result's values (a status such as {"status": "success"},
+    or values it rephrases beyond recognition), the verdict starts with "nothing checked": any reply
+    that makes no call passes, and the report counts these turns apart.
+    """
     failure = _structural_failure(parsed)
     if failure:
         return False, failure
@@ -438,7 +585,7 @@ def judge_completion(case: EvalCase, parsed: Any) -> Verdict:
     text = reply_text(parsed)
     key_values = completion_key_values(case)
     if not key_values:
-        return True, "no tool-result value to check (the reference reports none); accepted non-empty text"
+        return True, f"{NOTHING_CHECKED}: the reference reports no tool-result value; accepted text without a call"
     absent = [v for v in key_values if not mentions_value(text, v)]
     if absent:
         return False, f"reply leaves out tool-result value(s) {absent} (of {key_values})"
@@ -448,9 +595,16 @@ def judge_completion(case: EvalCase, parsed: Any) -> Verdict:
 # ---------------------------------------------------------------------------------- slot
 
 _REQUEST = re.compile(
-    r"\b(please|could you|can you|would you|will you|may i|what(?:'s| is| are| was)|which|when|where|who|"
-    r"how (?:many|much|long|old)|let me know|tell me|i need|i'll need|need to know|provide|specify|share)\b"
-    r"|알려|주세요|주시겠|주실|까요|인가요|나요|입력해",
+    r"\b(please|could you|can you|would you|will you|may i|do you|what(?:'s| is| are| was)|which|when|where|who|"
+    r"how (?:many|much|long|old|heavy|tall|far|big|often)|let me know|tell me|i need|i'll need|need to know|provide|"
+    r"specify|share)\b"
+    r"|알려|주세요|주시겠|주실|주시면|까요|인가요|나요|입력해|말씀해|어디|언제|누구|몇|얼마|어느|무슨|뭐라고",
+)
+_OFFER = re.compile(  # questions that ask nothing about the request: "anything else?", "shall I go ahead?"
+    r"\b(?:anything|something) else\b|\b(?:what|how) else\b|\bhow (?:can|may) i help\b|"
+    r"\b(?:shall|should) i (?:go ahead|proceed|continue)\b|\bwould you like me to (?:go ahead|proceed|continue)\b|"
+    r"\bis (?:that|this) (?:all|correct|right|ok|okay)\b|다른 (?:도움|것|건|거)|더 (?:필요|도와)|"
+    r"진행할까요|진행해도 될까요|진행해 드릴까요",
 )
 
 
@@ -459,11 +613,26 @@ def asks_question(text: str) -> bool:
     return "?" in text or bool(_REQUEST.search(normalise_text(text)))
 
 
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?。])\s+|\n+", normalise_text(text)) if s.strip()]
+
+
+def asks_for_information(text: str) -> bool:
+    """A question or request about the task: :func:`asks_question`, not counting sentences that only
+    offer more help or ask leave to go on ("Anything else?", "Shall I proceed?", "다른 도움이 필요하신가요?")."""
+    return asks_question(" ".join(s for s in _sentences(text) if not _OFFER.search(s)))
+
+
 _STOPWORDS = set(
     "the a an of for to in on at by with and or is are be as that this it its from into per "
     "e.g eg ex example such like etc which what who when where whether if not no yes value values "
     "given specified provided optional required default format must should can will used use many much "
-    "kind type some any".split()
+    "kind type some any 및 또는 등 예 값 수 것 중 때 경우 형식 입력 사용 해당 정보 단위".split()
+)
+_EXAMPLES = re.compile(  # "e.g. Lisbon", "(예: 다음주 수요일)": example values, not words that name the argument
+    r"\([^()]*(?:\be\.g\.|\beg\b|\bex\b|for example|예:|예시:|예를 들어)[^()]*\)"
+    r"|(?:\be\.g\.|for example|예:|예시:|예를 들어)[^()]*",
+    re.IGNORECASE,
 )
 
 
@@ -473,84 +642,189 @@ def _name_words(name: str) -> set[str]:
 
 
 def _description_words(description: str) -> set[str]:
-    """Content words of a parameter description, without example values: words with digits
-    or capitals after the first word ("e.g. Lisbon", "YYYY-MM-DD", "S1042") are skipped."""
+    """Content words of a parameter description, without example values: an example segment
+    ("e.g. Lisbon", "(예: 다음주 수요일)") is dropped, and so are words with digits or, after the
+    first word, capitals ("YYYY-MM-DD", "S1042"). Korean words lose their particle ("사용자의")."""
     words = set()
-    for position, word in enumerate(re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", description))):
+    text = unicodedata.normalize("NFKC", _EXAMPLES.sub(" ", description))
+    for position, word in enumerate(re.findall(r"[^\W_]+", text)):
         if any(ch.isdigit() for ch in word) or (position > 0 and any(ch.isupper() for ch in word)):
             continue
-        if len(word) >= (4 if word.isascii() else 2):
+        if _is_hangul(word):
+            if not re.search(r"[a-z]", word, re.IGNORECASE):  # "true이면" is a value, not a word
+                words.add(_korean_noun(word))
+        elif len(word) >= 4:
             words.add(word.casefold())
     return words
 
 
-def argument_synonyms(tools: list[dict], argument: str) -> set[str]:
+def _enum_words(spec: dict) -> set[str]:
+    return {w for value in spec.get("enum") or [] if isinstance(value, str) for w in _name_words(value)}
+
+
+def _owner(tools: list[dict], argument: str, tool: str | None = None) -> dict | None:
+    """The schema of ``tool`` when given and it has ``argument``, else the first tool that has it."""
+    schemas = tool_schemas(tools)
+    if tool in schemas and argument in _properties(schemas[tool]):
+        return schemas[tool]
+    return next((s for s in schemas.values() if argument in _properties(s)), None)
+
+
+# Words that name the same kind of value: a reply may say "성함" or "체중" where the schema says "이름" or
+# "무게". A group joins an argument's synonyms when one of its words already names the argument.
+_SYNONYM_GROUPS = [set(group.split()) for group in (
+    "name 이름 성함", "weight 무게 체중 몸무게", "height 키 신장", "age 나이 연세", "gender sex 성별",
+    "email 이메일 메일", "phone 전화 전화번호 휴대폰", "address 주소", "password 비밀번호 암호",
+    "date 날짜 일자", "time 시간 시각", "location 위치 지역 장소", "city 도시", "message 메시지 문자",
+    "amount 금액 액수", "price 가격", "quantity 수량 개수", "title 제목", "content 내용 본문",
+)]
+
+
+def argument_synonyms(tools: list[dict], argument: str, tool: str | None = None) -> set[str]:
     """Words that name ``argument`` in a reply.
 
-    Its name's words (``start_date`` -> "start", "date") and its description's words
-    (>= 4 letters; >= 2 characters in scripts like Korean), minus stopwords and minus words
-    that don't single it out: words another parameter of the same tool uses (so "date" does
-    not name ``start_date`` when ``end_date`` exists) and words of the function's own name and
-    description (asking "which e-mail?" does not name the recipient of ``send_email``).
-    A name word is only dropped when another name word remains (``city`` keeps "city").
+    Its name's words (``start_date`` -> "start", "date"), its description's words (>= 4 letters;
+    Korean words of any length, without particles) and its enum values, minus stopwords and minus
+    words that don't single it out: words another parameter of the same tool uses (so "date" does
+    not name ``start_date`` when ``end_date`` exists) and words of the function's own name (asking
+    "which e-mail?" does not name the recipient of ``send_email``). A name word is only dropped
+    when another name word remains (``city`` keeps "city"). With ``tool``, only that tool's schema
+    counts; else every tool that has the argument.
     """
     name_words = _name_words(argument)
     words = set()
-    for schema in tool_schemas(tools).values():
+    owner = _owner(tools, argument, tool) if tool else None
+    for schema in [owner] if owner else tool_schemas(tools).values():
         properties = _properties(schema)
         if argument not in properties:
             continue
-        shared = _name_words(schema["name"]) | set(_words(schema.get("description", ""))) | _STOPWORDS
+        shared = _name_words(schema["name"]) | _STOPWORDS
         for other, spec in properties.items():
             if other != argument:
-                shared |= set(_words(spec.get("description", ""))) | _name_words(other)
+                shared |= _description_words(spec.get("description", "")) | _name_words(other) | _enum_words(spec)
         words |= (name_words - shared) or (name_words - _STOPWORDS) or name_words
-        words |= _description_words(properties[argument].get("description", "")) - shared
+        spec = properties[argument]
+        words |= (_description_words(spec.get("description", "")) | _enum_words(spec)) - shared
+        words |= {w for group in _SYNONYM_GROUPS if group & words for w in group} - shared
     return words or name_words
 
 
 def mentions_argument(text: str, synonyms: set[str]) -> bool:
-    """Whether a reply names an argument: any synonym as a word (stemmed) or, for words in
-    scripts written without spaces between particles (Korean, ...), as a substring."""
-    tokens = {_stem(w) for w in _words(text)}
-    normalised = normalise_text(text)
+    """Whether a reply names an argument: any synonym as a word (stemmed) or, for Korean, as a
+    word followed only by particles ("데드라인이", "할인율은요", "메일주소를")."""
+    words = _words(text)
+    stems = {_stem(w) for w in words}
     for synonym in synonyms:
-        if not synonym.isascii():
-            if synonym in normalised:
+        if _is_hangul(synonym):
+            if any(_korean_word_names(w, synonym) for w in words if _is_hangul(w)):
                 return True
-        elif _stem(synonym) in tokens:
+        elif not synonym.isascii():
+            if synonym in normalise_text(text):
+                return True
+        elif _stem(synonym) in stems:
             return True
     return False
 
 
+# A question word names an argument of its kind that no other word named: "How many people are you
+# cooking for?" asks for ``servings`` (a number), "Where are you observing from?" for a place.
+_KIND_WORDS = {
+    "time": set("date time day deadline datetime due hour schedule start end until year month week "
+                "날짜 시간 일시 기한 마감 일자 시각 요일 시작 종료 연도 데드라인".split()),
+    "place": set("location city place address origin destination zip postal postcode country region area venue "
+                 "위치 장소 주소 지역 도시 출발지 도착지 목적지 나라 국가 출발 도착".split()),
+    "person": set("name recipient receiver person contact guest attendee owner user 이름 수신자 사람 성함 받는".split()),
+    "text": set("message text content body note memo comment 내용 메시지 텍스트 문구 메모".split()),
+}
+_CUES = (  # (kind, pattern); earlier kinds claim a span first ("몇 시" is a time, not a number)
+    ("time", r"\bwhen\b|\bwhat (?:time|day|date|year)\b|\bwhich (?:day|date)\b|언제|몇 ?시|며칠|무슨 요일|몇 ?월|어느 날"),
+    ("place", r"\bwhere\b|\bwhich (?:city|place|town|country|location|address)\b|어디|어느 (?:지역|곳|도시|나라|동네)"),
+    ("person", r"\bwho(?:m|se)?\b|누구|누가"),
+    ("text", r"\bwhat (?:should|do you want|would you like) (?:it|me|the \w+) to say\b|\bwhat should (?:it|the \w+) say\b"
+             r"|뭐라고|무슨 내용|어떤 내용|무엇이라고"),
+    ("number", r"\bhow (?:many|much|heavy|tall|old|long|far|big|large|often)\b"
+               r"|\bwhat (?:size|number|amount|percentage|percent)\b|몇|얼마"),
+)
+
+
+def argument_kinds(tools: list[dict], argument: str, tool: str | None = None) -> set[str]:
+    """What sort of value ``argument`` holds, from its words and type: time, place, person, text, number."""
+    schema = _owner(tools, argument, tool)
+    spec = _properties(schema).get(argument, {}) if schema else {}
+    words = {_stem(w) for w in _name_words(argument)} | _description_words(spec.get("description", ""))
+    kinds = {kind for kind, vocabulary in _KIND_WORDS.items()
+             if words & ({_stem(v) for v in vocabulary} | vocabulary)
+             or any(_is_hangul(v) and any(v in w for w in words) for v in vocabulary)}
+    declared = spec.get("type")
+    if declared in ("integer", "number") or (isinstance(declared, list) and {"integer", "number"} & set(declared)):
+        kinds.add("number")
+    return kinds
+
+
+def _cue_kinds(text: str) -> list[str]:
+    """The kind of each question word in ``text``, in order of kind (spans are not counted twice)."""
+    text, found, taken = normalise_text(text), [], []
+    for kind, pattern in _CUES:
+        for match in re.finditer(pattern, text):
+            if not any(match.start() < end and start < match.end() for start, end in taken):
+                taken.append(match.span())
+                found.append(kind)
+    return found
+
+
+def named_missing_arguments(tools: list[dict], missing: list[str], text: str, tool: str | None = None) -> list[str]:
+    """Which of the ``missing`` arguments (of ``tool``) a reply asks for: by a word that names it, by a
+    question word of its kind, or, when one value is missing, by any question that names no other argument."""
+    named = [a for a in missing if mentions_argument(text, argument_synonyms(tools, a, tool))]
+    kinds = {a: argument_kinds(tools, a, tool) for a in missing}
+    for kind in _cue_kinds(text):
+        candidate = next((a for a in missing if a not in named and kind in kinds[a]), None)
+        if candidate:
+            named.append(candidate)
+    if len(missing) == 1 and not named and not given_arguments_named(tools, missing, text, tool):
+        named = list(missing)
+    return [a for a in missing if a in named]
+
+
+def given_arguments_named(tools: list[dict], missing: list[str], text: str, tool: str | None = None) -> list[str]:
+    """The arguments of the missing values' tool that are not missing and that the reply names."""
+    schema = _owner(tools, missing[0], tool) if missing else None
+    others = [a for a in _properties(schema) if a not in missing] if schema else []
+    return [a for a in others if mentions_argument(text, argument_synonyms(tools, a, schema["name"]))]
+
+
+ASKS_EVERY_MISSING = "asks for every missing value"
+
+
 def judge_slot(case: EvalCase, parsed: Any) -> Verdict:
-    """Pass when there is no call and the reply asks for the missing required values."""
+    """Pass when there is no call, no claim of an action, and the reply asks the user for information.
+
+    The reason starts with :data:`ASKS_EVERY_MISSING` when it also asks for every missing value
+    (the stricter figure the report counts apart).
+    """
     failure = _structural_failure(parsed)
     if failure:
         return False, failure
     calls = reply_calls(parsed)
     missing = case.missing_arguments
     if calls:
-        asked_for = (
-            f" instead of asking for {missing}" if missing else " instead of asking for the missing values"
-        )
+        asked_for = f" instead of asking for {missing}" if missing else " instead of asking for the missing values"
         return False, f"called {_describe_calls(calls)}{asked_for}"
     text = reply_text(parsed)
     if claims_action(text, promises=False):  # "I'll book it once I know the date" is fine here
         return False, f"claims to have acted although values are missing: {_short(text)!r}"
-    if not asks_question(text):
+    if not asks_for_information(text):
         return False, f"does not ask the user for anything: {_short(text)!r}"
     if not missing:
-        return True, "asks a question and makes no call (which values are missing is unknown: weak rule)"
-    named = [a for a in missing if mentions_argument(text, argument_synonyms(case.tools, a))]
-    unnamed = [a for a in missing if a not in named]
-    if case.missing_source == "inferred":
-        if named:
-            return True, f"asks for {named} (missing values inferred as {missing}: one named suffices)"
-        return False, f"asks a question but names none of the (inferred) missing values {missing}"
-    if unnamed:
-        return False, f"does not ask for {unnamed}" + (f" (asks for {named})" if named else "")
-    return True, f"asks for every missing value {missing}"
+        return True, "asks for information and makes no call (which values are missing is unknown)"
+    named = named_missing_arguments(case.tools, missing, text, case.slot_tool)
+    if not named and (again := given_arguments_named(case.tools, missing, text, case.slot_tool)):
+        return False, f"asks again for {again}, which the user already gave, and for none of {missing}"
+    if named == missing:
+        return True, f"{ASKS_EVERY_MISSING} {missing}"
+    if named:
+        return True, f"asks for information; names {named}, not every missing value {missing}"
+    return True, f"asks for information; names none of the missing values {missing} in the schema's words"
 
 
 def infer_missing_arguments(
@@ -563,7 +837,8 @@ def infer_missing_arguments(
     argument is *given* when its final value is already written in a user or tool message of
     ``query``; the others are missing. Booleans can't be seen in text, so they count as
     missing; a value the user gave in other words ("여자" for "female") does too (a superset,
-    which is why :func:`judge_slot` asks for one of them only). None when there is no later call.
+    so the stricter "asks for every missing value" figure can miss a reply that is right).
+    None when there is no later call.
     """
     if later_call is None:
         return None
@@ -580,25 +855,49 @@ def infer_missing_arguments(
 
 _DONE_VERBS = (
     "booked|ordered|sent|scheduled|created|added|reserved|made|placed|purchased|bought|transferred|"
-    "cancell?ed|deleted|updated|turned|played|started|completed|processed|submitted|paid"
+    "cancell?ed|deleted|updated|turned|played|started|completed|processed|submitted|paid|arranged|registered|"
+    "saved|set up|taken care of|forwarded|emailed|texted|notified|changed|removed"
 )
 _CLAIM_DONE = re.compile(  # "I booked", "I have set", "has been sent", "successfully", "예약했습니다"
-    rf"\bi(?:'ve| have)?\s+(?:just\s+|already\s+|now\s+|successfully\s+)*(?:{_DONE_VERBS})\b"
+    rf"\bi(?:'ve| have)?\s+(?:just\s+|already\s+|now\s+|successfully\s+|gone ahead and\s+)*(?:{_DONE_VERBS})\b"
     r"|\bi(?:'ve| have)\s+(?:just\s+|already\s+)*set\b"
     r"|\b(?:has|have) been (?:successfully )?(?:\w+ed|sent|set|made|paid|done|bought)\b"
-    r"|\bsuccessfully\b|\ball set\b|(?:했|되었|됐|드렸)습니다|했어요|완료",
+    r"|\bsuccessfully\b|\ball set\b|\ball done\b|\bit's done\b"
+    r"|(?:했|되었|됐|드렸|보냈|끝냈)습니다|(?:했|됐|되었|보냈|드렸)어요|완료(?:했|되었|됐)|처리(?:했|되었|됐)",
 )
-_CLAIM_WILL = re.compile(  # "I'll book it", "let me order that"
-    r"\b(?:i'll|i will|let me)\s+(?:go ahead and\s+)?(?:book|order|send|set|schedule|create|add|reserve|"
-    r"place|purchase|buy|transfer|cancel|delete|update|turn|play|call)\b",
+_ACTION_VERBS = (
+    "book|order|send|set|schedule|create|add|reserve|place|purchase|buy|transfer|cancel|delete|update|turn|play|"
+    "call|make|do|handle|take care of|process|get|arrange|start|run|submit|pay|post|forward|register|find|check|"
+    "look (?:it|that|this|them) up|fetch|pull up|track|save|remove|change|switch|open|email|text|message|notify|"
+    "remind|put|sort|organi[sz]e|fix|deliver|ship|contact|go ahead|proceed|take it from here"
 )
+_CLAIM_WILL = re.compile(  # "I'll book it", "let me order that", "on it", "바로 처리해 드릴게요"
+    rf"\b(?:i'll|i will|i'm going to|i am going to|let me)\s+(?:go ahead and\s+|now\s+|just\s+|quickly\s+)?"
+    rf"(?:{_ACTION_VERBS})\b"
+    r"|\bon it\b|\bright away\b|\bstraight away\b|\bconsider it done\b|\bcoming (?:right )?up\b|\bwill do\b"
+    r"|드릴게요|드릴께요|드리겠습니다|해 ?줄게|할게요|할께요|하겠습니다|하겠어요|해 ?둘게요|해 ?놓을게요|보낼게요"
+    r"|진행하겠|처리하겠|잠시만 기다려|바로 (?:처리|진행|해|예약|주문|보내|설정|등록)",
+)
+_SPEECH = re.compile(  # "I'll tell you", "알려 드릴게요": answering in words is not acting on a tool
+    r"(?:알려|설명해|말씀|안내해|추천해|답변해|이야기해|얘기해)\s?(?:드릴게요|드릴께요|드리겠습니다)",
+)
+_NEGATED = re.compile(r"\bnot\b|n't\b|\bnever\b|\bno\b|\bnothing\b|않|못|안 |없|어렵|어려|불가|힘들")
 
-_DECLINE = re.compile(
-    r"\b(?:can ?not|can't|unable|not able|don't have|do not have|doesn't (?:support|have)|"
-    r"does not (?:support|have)|not (?:possible|supported|available)|no (?:tool|function|ability|access)|"
-    r"sorry|unfortunately|i'm afraid|outside (?:of )?(?:my|the)|beyond my)\b"
-    r"|수 없|없습니다|없어요|없네요|죄송|불가능|지원하지 않|지원되지 않",
+_INABILITY = re.compile(
+    r"\b(?:can ?not|can't|couldn't|could not|unable|not able|(?:won't|will not) be able|no way (?:to|for me|i can)|"
+    r"(?:isn't|is not|not) (?:possible|something|supported|available|within|among|part of|covered|equipped|"
+    r"designed|set up|one of)|impossible|"
+    r"(?:don't|do not|doesn't|does not) (?:have|support|cover|include|offer|provide|handle|extend|let me)|"
+    r"none of (?:my|the|these|those) (?:tools|functions|features)|"
+    r"(?:have|has|there's|there is) no (?:tool|function|feature|ability|access|capability|way|option|means)|"
+    r"no (?:tool|function|feature|ability|access|capability) (?:for|to|that)|"
+    r"(?:beyond|outside(?: of)?) (?:what|my|the|these|those|our)|out of (?:my|scope)|"
+    r"only (?:help|assist|do|handle|able to)|limited to|not in a position|lack (?:the|a|any))\b"
+    r"|수\s?(?:가|는|도)?\s?없|(?:기능|방법|도구|툴|권한|능력|서비스|수단)(?:이|가|은|는|도)?\s?없|"
+    r"어렵|어려워|어려운|못\s?(?:해|하|합|드|도와|했)|하지 못|안\s?(?:돼|됩|되)|불가|힘들|"
+    r"(?:지원|제공|처리)(?:하|되)지 않|지원 ?안|범위(?:를|에서)? 벗어|벗어나",
 )
+_APOLOGY = re.compile(r"\b(?:sorry|unfortunately|i'm afraid|i apologi[sz]e|regrettably)\b|죄송|아쉽게도|안타깝게도|유감")
 
 _ASKS_DETAILS = re.compile(
     r"\bplease (?:provide|tell|share|specify|give|enter|confirm|let me know)\b"
@@ -608,16 +907,32 @@ _ASKS_DETAILS = re.compile(
 )
 
 
+def _claims_in(sentence: str, promises: bool) -> bool:
+    if _NEGATED.search(sentence):
+        return False  # "I haven't booked anything", "예약할 수 없었습니다"
+    if _CLAIM_DONE.search(sentence):
+        return True
+    return promises and bool(_CLAIM_WILL.search(_SPEECH.sub(" ", sentence)))
+
+
 def claims_action(text: str, *, promises: bool = True) -> bool:
-    """Whether the reply says it did something ("I have booked", "successfully", "주문했습니다")
-    or, with ``promises``, that it is about to ("I'll book it", "let me order that")."""
-    text = normalise_text(text)
-    return bool(_CLAIM_DONE.search(text) or (promises and _CLAIM_WILL.search(text)))
+    """Whether a sentence of the reply says it did something ("I have booked", "successfully",
+    "주문했습니다") or, with ``promises``, that it is about to ("I'll book it", "on it", "바로 처리해
+    드릴게요"). Negated sentences ("I haven't booked it", "예약할 수 없습니다") claim nothing; saying
+    what it will tell ("알려 드릴게요", "I'll explain") is not acting."""
+    return any(_claims_in(sentence, promises) for sentence in _sentences(text))
+
+
+def says_unable(text: str) -> bool:
+    """Whether the reply says it can't do the thing: "I can't", "that's beyond what I can help with",
+    "these tools don't cover that", "도와드리기 어려워요", "지원하지 않아요", "할 수 없습니다"."""
+    return bool(_INABILITY.search(normalise_text(text)))
 
 
 def declines(text: str) -> bool:
-    """Whether the reply says it can't serve the request ("I can't", "sorry", "할 수 없습니다")."""
-    return bool(_DECLINE.search(normalise_text(text)))
+    """Whether the reply declines: it says it can't (:func:`says_unable`) or apologises ("sorry",
+    "unfortunately", "죄송합니다")."""
+    return says_unable(text) or bool(_APOLOGY.search(normalise_text(text)))
 
 
 def judge_relevance(case: EvalCase, parsed: Any) -> Verdict:
@@ -629,10 +944,14 @@ def judge_relevance(case: EvalCase, parsed: Any) -> Verdict:
     if calls:
         return False, f"called {_describe_calls(calls)} although no tool serves the request"
     text = reply_text(parsed)
-    if claims_action(text):
+    if claims_action(text, promises=False):
         return False, f"claims an action it cannot have taken: {_short(text)!r}"
-    if declines(text):
+    if says_unable(text):
         return True, "declines without calling a tool"
+    if claims_action(text):
+        return False, f"claims an action it cannot take (a promise to act): {_short(text)!r}"
+    if declines(text):
+        return True, "declines (apologises) without calling a tool"
     if _ASKS_DETAILS.search(normalise_text(text)):
         return False, f"asks for details of a request no tool serves instead of declining: {_short(text)!r}"
     if declines(str(case.ground_truth.get("content") or "")):
