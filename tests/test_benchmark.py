@@ -46,8 +46,10 @@ def test_the_original_format_loads_every_turn_korean_included(original):
     assert any("런던" in json.dumps(c.query, ensure_ascii=False) for c in original)
 
 
-def test_every_gold_answer_of_the_original_format_passes(original):
-    results = score_replies(original, [gold_generation(case) for case in original])
+@pytest.mark.parametrize("path", [ORIGINAL, DATA / "judge_agreement" / "cases_ko.jsonl"], ids=lambda p: p.name)
+def test_every_gold_answer_of_a_file_in_the_original_format_passes(path):
+    cases = _load_quietly(path)
+    results = score_replies(cases, [gold_generation(case) for case in cases])
     assert [(r.serial_num, r.reason) for r in results if not r.passed] == []
 
 
@@ -58,7 +60,7 @@ def _serial(cases, serial):
 def test_a_completion_answered_from_tool_results_further_back_is_judged_on_them(original):
     follow_up = _serial(original, 5)  # "두 영화 감독이 같은 사람이지?": no tool message after the last answer
     assert follow_up.query[-1]["role"] == "user" and follow_up.query[-2]["role"] == "assistant"
-    assert completion_key_values(follow_up) == ["기생충", "봉준호", "괴물"]
+    assert completion_key_values(follow_up) == ["봉준호"]  # the titles echo what the user asked about
     assert judge_case(follow_up, Reply(content="네, 기생충과 괴물 둘 다 봉준호 감독 작품이에요."))[0]
     passed, reason = judge_case(follow_up, Reply(content="네, 맞아요."))
     assert not passed and "'봉준호'" in reason
@@ -74,7 +76,7 @@ def test_slot_turns_get_missing_values_and_their_tool_from_the_next_call(origina
 
 def test_python_style_tool_results_and_korean_number_units_are_read(original):
     parasite = _serial(original, 2)  # its tool result holds "awards": None, as rows of the original do
-    assert completion_key_values(parasite) == ["기생충", 2019, 8.5]
+    assert completion_key_values(parasite) == [2019, 8.5]
     price = _serial(original, 12)  # "3만 1,200원" reports 31200.0
     assert 31200.0 in completion_key_values(price)
 

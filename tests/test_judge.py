@@ -253,7 +253,7 @@ def test_parse_acceptable_arguments_reads_every_form_of_the_benchmark():
 # ------------------------------------------------------------------------ completion
 
 BMI_HISTORY = [
-    {"role": "user", "content": "My height is 175 and I weigh 68 kg. BMI?"},
+    {"role": "user", "content": "My height is 175 and I weigh 68 kg. How am I doing?"},
     {"role": "assistant", "content": None, "tool_calls": [call("calculate_bmi", height=175, weight=68)]},
     {
         "role": "tool",
@@ -648,3 +648,31 @@ def test_completion_with_nothing_to_check_says_so():
     ])
     passed, reason = judge_case(status, Reply(content="저장 완료!"))
     assert passed and reason.startswith("nothing checked")
+
+
+TIDES = [
+    {"role": "user", "content": "When is high tide at Long Beach on 2026-03-13?"},
+    {"role": "assistant", "content": None, "tool_calls": [call("get_tides", beach="Long Beach", date="2026-03-13")]},
+    {"role": "tool", "name": "get_tides",
+     "content": '{"beach": "Long Beach", "date": "2026-03-13", "high_tide": "07:00", "low_tide": "13:30"}'},
+]
+TIDES_DONE = case("completion", {"role": "assistant", "content": "High tide is at 07:00, low tide at 13:30."},
+                  query=TIDES)
+
+
+def test_completion_needs_the_fields_asked_about_and_not_the_request_echoed():
+    assert completion_key_values(TIDES_DONE) == ["07:00"]  # "high tide" names high_tide; beach and date echo
+    assert judge_case(TIDES_DONE, Reply(content="It's at 7 am."))[0]
+    passed, reason = judge_case(TIDES_DONE, Reply(content="Low tide is at 13:30."))
+    assert not passed and "['07:00']" in reason
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("High tide is at 13:30 and low tide at 07:00.", "gives ['07:00 (high_tide)', '13:30 (low_tide)'] under another"),
+    ("High tide is at 7 am; the beach is open 24 hours.", "states ['24'], which no tool result or request gives"),
+    ("High tide is at 7 pm.", "puts ['07:00'] in the wrong half of the day"),
+    ("Sorry, I couldn't get the tides right now. High tide is usually at 07:00.", "says it could not"),
+])
+def test_completion_that_contradicts_the_result_fails(text, reason):
+    passed, why = judge_case(TIDES_DONE, Reply(content=text))
+    assert not passed and why.startswith(reason), why
