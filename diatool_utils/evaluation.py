@@ -426,7 +426,7 @@ def behaviour_table(reports: dict[str, EvalReport]) -> str:
             counts = dict.fromkeys(ACTIONS, 0)
             for result in report.results:
                 if result.type == kind:
-                    action = "broken" if result.finish != "stop" else reply_action(SimpleNamespace(**result.parsed))
+                    action = "broken" if result.finish != "stop" else reply_action(SimpleNamespace(**result.parsed), kind)
                     counts[action] += 1
             cells = [f"**{n}**" if action == right[kind] else str(n) for action, n in counts.items()]
             lines.append(f"| {kind} | {name} | " + " | ".join(cells) + " |")

@@ -1193,7 +1193,7 @@ def judge_relevance(case: EvalCase, parsed: Any) -> Verdict:
 ACTIONS = ("call", "ask", "decline", "claim", "answer", "broken")
 
 
-def reply_action(parsed: Any) -> str:
+def reply_action(parsed: Any, turn_type: str | None = None) -> str:
     """What a reply *does*, whatever the turn asked for: the choice the Table-1 rows teach.
 
         call     makes a tool call                       (right on a call turn)
@@ -1205,14 +1205,16 @@ def reply_action(parsed: Any) -> str:
 
     The rules are tried in the order broken, call, claim, decline, ask, answer, and the first
     that matches wins; so "Sorry, which city?" counts as a decline, as the relevance judge reads
-    it. Accuracy says whether a turn passed; this says which way a failing model leans.
+    it. On a completion turn (``turn_type``) the tool did act, so "your table is booked" reports
+    it: an answer, not a claim. Accuracy says whether a turn passed; this says which way a
+    failing model leans.
     """
     if _structural_failure(parsed):
         return "broken"
     if reply_calls(parsed):
         return "call"
     text = reply_text(parsed)
-    if claims_action(text, promises=False):
+    if turn_type != "completion" and claims_action(text, promises=False):
         return "claim"
     if declines(text):
         return "decline"

@@ -676,3 +676,8 @@ def test_completion_needs_the_fields_asked_about_and_not_the_request_echoed():
 def test_completion_that_contradicts_the_result_fails(text, reason):
     passed, why = judge_case(TIDES_DONE, Reply(content=text))
     assert not passed and why.startswith(reason), why
+
+
+def test_reply_action_counts_a_report_of_the_action_as_an_answer_on_a_completion_turn():
+    assert reply_action(Reply(content="Your table is booked for 7 pm.")) == "claim"
+    assert reply_action(Reply(content="Your table is booked for 7 pm."), "completion") == "answer"
