@@ -816,7 +816,8 @@ def _sentences(text: str) -> list[str]:
 
 def asks_for_information(text: str) -> bool:
     """A question or request about the task: :func:`asks_question`, not counting sentences that only
-    offer more help or ask leave to go on ("Anything else?", "Shall I proceed?", "다른 도움이 필요하신가요?")."""
+    offer more help, ask leave to go on or ask to wait ("Anything else?", "Shall I proceed?", "잠시만
+    기다려 주세요")."""
     return asks_question(" ".join(s for s in _sentences(text) if not _OFFER.search(s)))
 
 
