@@ -24,7 +24,8 @@ Questions, answers and declines for your rows are written from the argument name
 Lines that are not valid conversations are either an error naming the line and the problem
 (``on_error="raise"``) or skipped and counted per reason in the returned
 :class:`BuildReport` (``on_error="skip"``); what can't be built is counted per row there too.
-Nothing is silently dropped or turned into a wrong pair.
+Nothing is silently dropped or turned into a wrong pair. A dialogue needs its ``tools`` (a line without
+them is skipped as "no tools"); an empty file, or one that is not UTF-8, is an error naming the file.
 """
 
 from __future__ import annotations
@@ -82,17 +83,33 @@ def write_jsonl(rows: list[dict], path) -> int:
     return len(data)
 
 
-def read_jsonl(path) -> Iterator[tuple[int, Any]]:
-    """``(line number, object)`` for each non-empty line; a line that is not JSON raises, naming it."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+def text_lines(path, error: type[Exception] = ValueError) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` for each non-blank line of a UTF-8 file (a leading byte-order mark is dropped).
+
+    Bytes that are not UTF-8 raise ``error`` naming the file, the line and the column: a file saved in
+    another encoding (cp949, latin-1) would otherwise fail with a bare UnicodeDecodeError.
+    """
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
             try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InvalidDialogue(f"{path}, line {number}: not valid JSON ({error.msg} at column {error.colno})") \
-                    from None
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                raise error(f"{path}, line {number}: not UTF-8 text (byte 0x{raw[bad.start]:02x} at column "
+                            f"{bad.start + 1}); save the file as UTF-8") from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            if line.strip():
+                yield number, line
+
+
+def read_jsonl(path) -> Iterator[tuple[int, Any]]:
+    """``(line number, object)`` for each non-empty line; a line that is not JSON (or not UTF-8) raises, naming it."""
+    for number, line in text_lines(path, InvalidDialogue):
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InvalidDialogue(f"{path}, line {number}: not valid JSON ({error.msg} at column {error.colno})") \
+                from None
 
 
 # ----------------------------------------------------------------------------- report
@@ -145,7 +162,9 @@ def _problem(obj: Any) -> tuple[str, str] | None:
     if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list) or \
             not isinstance(obj.get("tools", []), list):
         return "not a conversation", "expected an object with 'tools' (a list) and 'messages' (a list)"
-    messages, tools = obj["messages"], obj.get("tools", [])
+    if not obj.get("tools"):
+        return "no tools", "'tools' is missing or empty: list the tools the assistant could call"
+    messages, tools = obj["messages"], obj["tools"]
     try:
         validate_conversation(messages, tools, require_final_assistant=True)
     except ValueError as error:
@@ -170,7 +189,7 @@ def load_dialogues(path, on_error: str = "skip", report: BuildReport | None = No
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     report = report or BuildReport()
-    dialogues = []
+    dialogues, lines_before = [], report.lines_read
     for line, obj in read_jsonl(path):
         report.lines_read += 1
         problem = _problem(obj)
@@ -184,6 +203,8 @@ def load_dialogues(path, on_error: str = "skip", report: BuildReport | None = No
         dialogues.append(UserDialogue(line, obj.get("tools", []), messages, query_type))
         report.dialogues_loaded += 1
         report.query_types[int(query_type)] += 1
+    if report.lines_read == lines_before:
+        raise InvalidDialogue(f"{path}: no dialogue in the file (it is empty or holds only blank lines)")
     return dialogues, report
 
 

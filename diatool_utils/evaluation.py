@@ -20,8 +20,11 @@ After a change to the judge, the replies a run saved are judged again without a 
 
 Malformed model output (invalid JSON arguments, an unknown tool, a reply cut off before
 ``<|stop|>``, an empty reply) is judged a failure with its reason; it never stops the loop.
-A malformed benchmark row stops loading with :class:`~diatool_utils.benchmark.BenchmarkFormatError`
-naming the line (loading and checking live in :mod:`diatool_utils.benchmark`).
+A benchmark turn that can't be judged is left out and listed with its line in the report's
+``skipped`` (loading and checking live in :mod:`diatool_utils.benchmark`).
+
+The default judge is the rule-based one (:mod:`diatool_utils.judge`). ``--model-judge`` uses the
+benchmark's own rubric on an OpenAI-compatible endpoint instead (:mod:`diatool_utils.model_judge`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from diatool_utils import templating
 from diatool_utils.benchmark import BenchmarkFormatError, cases_from_dialogs, load_dialog_benchmark  # noqa: F401 (re-exported)
 from diatool_utils.judge import (
     ACTIONS,
+    ASKS_EVERY_MISSING,
+    NOTHING_CHECKED,
     OUTPUT_TYPES,
     EvalCase,
     Judge,
@@ -291,13 +296,22 @@ def rejudge(report: EvalReport, cases: Sequence[EvalCase], *, judge: Judge | Non
         generation = Generation(text=result.raw_reply, finish=result.finish, num_tokens=0, prompt_tokens=0)
         again += [replace(scored, prompt=result.prompt) for scored in
                   score_replies([case], [generation], judge=judge, max_new_tokens=report.timing.get("max_new_tokens"))]
-    return EvalReport(again, report.timing)
+    return EvalReport(again, report.timing, skipped_turns(cases) or report.skipped)
+
+
+def skipped_turns(cases: Sequence[EvalCase]) -> list[str]:
+    """The turns the loader could not judge ("line N, turn T: why"), when ``cases`` came from it."""
+    return [str(skip) for skip in getattr(cases, "skipped", [])]
 
 
 def summarise(results: Sequence[CaseResult]) -> dict:
     """Accuracy per type_of_output, the micro average (over turns) and the macro average (over types).
 
-    Types without a case get ``accuracy: None`` and are left out of the macro average.
+    Types without a case get ``accuracy: None`` and are left out of the macro average. Two counts
+    stand apart from the accuracy: ``slot_every_missing``, the slot turns whose reply also asked for
+    every missing value (the stricter slot figure; the rule judge says so in its reason, so a
+    model judge's verdicts count none), and ``completion_unchecked``, the completion turns where the
+    reference reports no tool-result value, so the rule judge checked nothing but that no call was made.
     """
     per_type = {}
     for kind in OUTPUT_TYPES:
@@ -314,6 +328,10 @@ def summarise(results: Sequence[CaseResult]) -> dict:
         "macro_avg": sum(present) / len(present) if present else None,
         "not_stopped": sum(r.finish != "stop" for r in results),
         "judge_errors": sum(r.reason.startswith("judge error") for r in results),
+        "slot_every_missing": sum(r.type == "slot" and r.passed and r.reason.startswith(ASKS_EVERY_MISSING)
+                                  for r in results),
+        "completion_unchecked": sum(r.type == "completion" and r.reason.startswith(NOTHING_CHECKED)
+                                    for r in results),
     }
 
 
@@ -323,17 +341,19 @@ def _fmt(value: float | None) -> str:
 
 @dataclass
 class EvalReport:
-    """Per-case results plus their summary; ``timing`` holds measured generation speed."""
+    """Per-case results plus their summary; ``timing`` holds measured generation speed and
+    ``skipped`` the benchmark turns that could not be judged (as "line N, turn T: why")."""
 
     results: list[CaseResult]
     timing: dict = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> dict:
         return summarise(self.results)
 
     def to_dict(self) -> dict:
-        return {"summary": self.summary, "timing": self.timing}
+        return {"summary": self.summary, "timing": self.timing} | ({"skipped": self.skipped} if self.skipped else {})
 
     def to_markdown(self) -> str:
         """A table: passed / total / accuracy per type, then micro and macro averages."""
@@ -343,6 +363,13 @@ class EvalReport:
             lines.append(f"| {kind} | {row['passed']} | {row['total']} | {_fmt(row['accuracy'])} |")
         lines.append(f"| micro avg | {s['passed']} | {s['total']} | {_fmt(s['micro_avg'])} |")
         lines.append(f"| macro avg | | | {_fmt(s['macro_avg'])} |")
+        slots = s["per_type"]["slot"]["total"]
+        lines.append(f"\nSlot replies that asked for every missing value: {s['slot_every_missing']} of {slots}. "
+                     f"Completion turns with nothing checked (the reference reports no tool-result value): "
+                     f"{s['completion_unchecked']} of {s['per_type']['completion']['total']}.")
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} benchmark turn(s) could not be judged and were left out: "
+                         + "; ".join(self.skipped))
         return "\n".join(lines)
 
     def write(self, output_path: str | Path) -> Path:
@@ -365,8 +392,8 @@ class EvalReport:
         results = [CaseResult(**json.loads(line))
                    for line in output_path.read_text(encoding="utf-8").splitlines() if line.strip()]
         summary = Path(f"{output_path.with_suffix('')}.summary.json")
-        timing = json.loads(summary.read_text(encoding="utf-8")).get("timing", {}) if summary.is_file() else {}
-        return cls(results, timing)
+        saved = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
+        return cls(results, saved.get("timing", {}), saved.get("skipped", []))
 
 
 def comparison_table(reports: dict[str, EvalReport | dict]) -> str:
@@ -399,7 +426,7 @@ def behaviour_table(reports: dict[str, EvalReport]) -> str:
             counts = dict.fromkeys(ACTIONS, 0)
             for result in report.results:
                 if result.type == kind:
-                    action = "broken" if result.finish != "stop" else reply_action(SimpleNamespace(**result.parsed))
+                    action = "broken" if result.finish != "stop" else reply_action(SimpleNamespace(**result.parsed), kind)
                     counts[action] += 1
             cells = [f"**{n}**" if action == right[kind] else str(n) for action, n in counts.items()]
             lines.append(f"| {kind} | {name} | " + " | ".join(cells) + " |")
@@ -465,8 +492,10 @@ def evaluate(
     cases = (
         load_dialog_benchmark(cases_or_path)
         if isinstance(cases_or_path, (str, Path))
-        else list(cases_or_path)
+        else cases_or_path
     )
+    skipped = skipped_turns(cases)
+    cases = list(cases)
     if limit is not None:
         cases = cases[:limit]
     prompts = [build_prompt(case) for case in cases]
@@ -499,7 +528,7 @@ def evaluate(
         "max_new_tokens": max_new_tokens,
     }
     results = score_replies(cases, generations, prompts=prompts, judge=judge, max_new_tokens=max_new_tokens)
-    report = EvalReport(results, timing)
+    report = EvalReport(results, timing, skipped)
     if output_path is not None:
         report.write(output_path)
     return report
@@ -525,10 +554,22 @@ def main(argv: Sequence[str] | None = None) -> EvalReport:
     parser.add_argument("--rejudge", metavar="CASES_JSONL", default=None,
                         help="judge the replies a past run saved again, with no model, against --data; "
                              "rewrites that file and its summaries in place")
+    parser.add_argument("--model-judge", action="store_true",
+                        help="judge with the benchmark's rubric on an OpenAI-compatible endpoint, configured by "
+                             "DIATOOL_JUDGE_BASE_URL, DIATOOL_JUDGE_MODEL, DIATOOL_JUDGE_API_KEY and "
+                             "DIATOOL_JUDGE_RUBRICS (see diatool_utils.model_judge)")
     args = parser.parse_args(argv)
+    judge = None
+    if args.model_judge:
+        from diatool_utils.model_judge import ModelJudge
+
+        judge = ModelJudge.from_environment()
+    cases = load_dialog_benchmark(args.data)
+    if cases.skipped:
+        print(cases.skip_report())
     if args.rejudge:
         before = EvalReport.read(args.rejudge)
-        report = rejudge(before, load_dialog_benchmark(args.data))
+        report = rejudge(before, cases, judge=judge)
         report.write(args.rejudge)
         flipped = sum(a.passed != b.passed for a, b in zip(before.results, report.results, strict=True))
         print(comparison_table({"as saved": before, "judged again": report}))
@@ -547,7 +588,8 @@ def main(argv: Sequence[str] | None = None) -> EvalReport:
     report = evaluate(
         model,
         tokenizer,
-        args.data,
+        cases,
+        judge=judge,
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         output_path=out / "cases.jsonl",

@@ -136,3 +136,30 @@ def test_write_jsonl_is_compact_sorted_and_ends_with_a_newline(tmp_path):
     size = write_jsonl([{"b": "é", "a": 1}, {"c": [1, 2]}], path)
     assert path.read_bytes() == '{"a":1,"b":"é"}\n{"c":[1,2]}\n'.encode()
     assert size == len(path.read_bytes())
+
+
+def test_a_dialogue_without_tools_is_skipped_as_no_tools(tmp_path):
+    path = tmp_path / "no_tools.jsonl"
+    without = {"messages": TYPE1["messages"]}
+    path.write_text("\n".join(json.dumps(d) for d in (TYPE1, without, without | {"tools": []})) + "\n")
+    dialogues, report = load_dialogues(path)
+    assert [d.line for d in dialogues] == [1] and report.skipped_lines["no tools"] == [2, 3]
+    assert "line 2: 'tools' is missing or empty" in report.errors[0]
+    pairs, report = pairs_from_jsonl(path)
+    assert {p["id"][:10] for p in pairs} == {"line-00001"} and "skipped 2: no tools" in str(report)
+    with pytest.raises(InvalidDialogue, match=r"no_tools\.jsonl, line 2: 'tools' is missing or empty"):
+        load_dialogues(path, on_error="raise")
+
+
+def test_an_empty_dialogue_file_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n\n")
+    with pytest.raises(InvalidDialogue, match=r"empty\.jsonl: no dialogue in the file"):
+        load_dialogues(path)
+
+
+def test_a_dialogue_file_that_is_not_utf8_is_an_error_naming_the_file_and_line(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(json.dumps(TYPE1).encode() + b"\n" + "Caf\u00e9?".encode("latin-1") + b"\n")
+    with pytest.raises(InvalidDialogue, match=r"latin1\.jsonl, line 2: not UTF-8 text \(byte 0xe9 at column 4\)"):
+        load_dialogues(path)

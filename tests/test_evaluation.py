@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from diatool_utils import evaluation, templating
-from diatool_utils.benchmark import BenchmarkFormatError, cases_from_dialogs, load_dialog_benchmark
+from diatool_utils.benchmark import load_dialog_benchmark
 from diatool_utils.evaluation import (
     EvalReport,
     Generation,
@@ -48,66 +48,6 @@ def test_slot_turns_take_missing_arguments_from_the_row_or_infer_them_from_the_n
     assert (listed.missing_arguments, listed.missing_source) == (["recipient_email", "subject"], "row")
     # The user already wrote bob@example.com, so only the subject is still missing.
     assert (inferred.missing_arguments, inferred.missing_source) == (["subject"], "inferred")
-
-
-def _rows():
-    return [json.loads(line) for line in SMALL.read_text().splitlines()]
-
-
-def _break(change):
-    rows = _rows()
-    change(rows[1])
-    return rows
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda d: d.pop("turns"), "missing key 'turns'"),
-        (
-            lambda d: d["turns"][0].update(type_of_output="chat"),
-            "turn 1: type_of_output 'chat' is not one of",
-        ),
-        (
-            lambda d: d["turns"][2]["ground_truth"].pop("tool_calls"),
-            "turn 3: a 'call' turn needs ground_truth.tool_calls",
-        ),
-        (
-            lambda d: d["turns"][2]["ground_truth"]["tool_calls"][0]["function"].update(arguments="{oops"),
-            "turn 3: ground-truth arguments of send_email are not a JSON object",
-        ),
-        (lambda d: d["turns"][0].update(query=[]), "turn 1: 'query' must be a non-empty list"),
-        (lambda d: d["turns"][0].update(missing_arguments="subject"), "'missing_arguments' must be a list"),
-        (lambda d: d["turns"][0].update(missing_arguments=[]), "a 'slot' turn lists no missing_arguments"),
-        (lambda d: d.update(tools=[{"type": "function"}]), "'tools' must be a list of OpenAI-style tools"),
-        (
-            lambda d: d["turns"][2]["query"].append({"role": "tool", "content": "{}"}),
-            "turn 3: 'query' can't be rendered: message 5 (tool)",
-        ),
-    ],
-)
-def test_a_bad_row_is_an_error_naming_the_line_and_the_problem(tmp_path, change, message):
-    path = tmp_path / "bad.jsonl"
-    path.write_text("\n".join(json.dumps(d) for d in _break(change)) + "\n")
-    with pytest.raises(BenchmarkFormatError, match=r"bad\.jsonl, line 2") as error:
-        load_dialog_benchmark(path)
-    assert message in str(error.value)
-
-
-def test_a_completion_turn_without_a_tool_result_is_an_error():
-    rows = _rows()
-    rows[0]["turns"][1]["query"] = rows[0]["turns"][1]["query"][:1]
-    with pytest.raises(
-        BenchmarkFormatError, match="line 1, turn 2: a 'completion' turn needs a tool message"
-    ):
-        cases_from_dialogs(rows)
-
-
-def test_a_line_that_is_not_json_is_an_error(tmp_path):
-    path = tmp_path / "bad.jsonl"
-    path.write_text(SMALL.read_text().splitlines()[0] + "\n{not json\n")
-    with pytest.raises(BenchmarkFormatError, match=r"line 2: not valid JSON"):
-        load_dialog_benchmark(path)
 
 
 # ------------------------------------------------------------------------ scoring replies
@@ -203,6 +143,9 @@ def test_the_report_is_written_as_jsonl_and_markdown(scripted_report, tmp_path):
         "| relevance | 0 | 1 | 0.000 |\n"
         "| micro avg | 2 | 6 | 0.333 |\n"
         "| macro avg | | | 0.250 |\n"
+        "\n"
+        "Slot replies that asked for every missing value: 1 of 2. Completion turns with nothing checked "
+        "(the reference reports no tool-result value): 0 of 1.\n"
     )
     saved = json.loads((tmp_path / "out" / "cases.summary.json").read_text())
     assert saved["summary"] == scripted_report.summary

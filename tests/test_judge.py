@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from diatool_utils.judge import (
+    ASKS_EVERY_MISSING,
     EvalCase,
     argument_synonyms,
     completion_key_values,
@@ -252,7 +253,7 @@ def test_parse_acceptable_arguments_reads_every_form_of_the_benchmark():
 # ------------------------------------------------------------------------ completion
 
 BMI_HISTORY = [
-    {"role": "user", "content": "My height is 175 and I weigh 68 kg. BMI?"},
+    {"role": "user", "content": "My height is 175 and I weigh 68 kg. How am I doing?"},
     {"role": "assistant", "content": None, "tool_calls": [call("calculate_bmi", height=175, weight=68)]},
     {
         "role": "tool",
@@ -314,7 +315,7 @@ def test_completion_status_words_the_reference_does_not_report_are_not_required(
     )
     assert completion_key_values(gold) == []  # "success" is not a word of "successfully"
     passed, reason = judge_case(gold, Reply(content="Done, your alarm is on."))
-    assert passed and "no tool-result value to check" in reason
+    assert passed and reason.startswith("nothing checked")
 
 
 def test_tool_result_values_keep_short_scalars_only():
@@ -360,9 +361,10 @@ def test_slot_recognises_an_argument_by_its_description_words():
     assert passed
 
 
-def test_slot_asking_for_only_one_of_two_values_fails():
+def test_slot_asking_for_one_of_two_values_passes_but_not_the_stricter_figure():
     passed, reason = judge_case(EMAIL_SLOT, Reply(content="What subject should the e-mail have?"))
-    assert not passed and reason == "does not ask for ['recipient_email'] (asks for ['subject'])"
+    assert passed and reason == "asks for information; names ['subject'], not every missing value " \
+                                "['recipient_email', 'subject']"
 
 
 def test_slot_that_hallucinates_a_call_fails():
@@ -400,20 +402,9 @@ def test_slot_words_shared_by_two_parameters_do_not_count():
         missing_arguments=["start_date", "end_date"],
         missing_source="row",
     )
-    assert not judge_case(hotel, Reply(content="What date?"))[0]
-    assert judge_case(hotel, Reply(content="What are your start and end dates?"))[0]
-
-
-def test_slot_with_inferred_missing_values_needs_only_one_named():
-    inferred = case(
-        "slot",
-        {"role": "assistant", "content": "?"},
-        missing_arguments=["height", "weight"],
-        missing_source="inferred",
-    )
-    passed, reason = judge_case(inferred, Reply(content="What is your weight?"))
-    assert passed and "one named suffices" in reason
-    assert not judge_case(inferred, Reply(content="Could you tell me more?"))[0]
+    assert judge_case(hotel, Reply(content="What date?"))[1] == (
+        "asks for information; names ['start_date'], not every missing value ['start_date', 'end_date']")
+    assert judge_case(hotel, Reply(content="What are your start and end dates?"))[1].startswith(ASKS_EVERY_MISSING)
 
 
 def test_slot_with_unknown_missing_values_only_checks_for_a_question():
@@ -540,3 +531,153 @@ def test_unknown_output_type_is_a_clear_error():
 )
 def test_reply_action_names_what_the_reply_does(reply, action):
     assert reply_action(reply) == action
+
+
+# ------------------------------------------------------------- natural phrasings, both languages
+
+PLAIN = [
+    tool("find_recipe", {"dish": {"type": "string", "description": "Dish to cook"},
+                         "servings": {"type": "integer", "description": "Number of servings"}}, ["dish", "servings"]),
+    tool("estimate_toll", {"vehicle": {"type": "string", "enum": ["car", "motorbike", "van"]},
+                           "route": {"type": "string", "description": "Highway route, e.g. I-95"}}, ["vehicle", "route"]),
+    tool("sky_tonight", {"location": {"type": "string", "description": "Observer position"}}, ["location"]),
+    tool("ship_parcel", {"zip_code": {"type": "string", "description": "Destination postcode, e.g. 10001"},
+                         "weight_kg": {"type": "number", "description": "Parcel mass in kilograms"}},
+         ["zip_code", "weight_kg"]),
+    tool("add_task", {"task_name": {"type": "string", "description": "The name of the task"},
+                      "due": {"type": "string", "description": "When the task is due (예: 다음주 금요일)"}},
+         ["task_name", "due"]),
+    tool("discount", {"price": {"type": "number", "description": "원래 가격"},
+                      "rate": {"type": "number", "description": "적용할 할인율(예: 30% 할인이면 30)"}},
+         ["price", "rate"], description="원래 가격과 할인율로 할인된 가격을 계산한다."),
+]
+
+
+def plain_slot(*missing):
+    return EvalCase(1, 1, 1, "slot", PLAIN, [{"role": "user", "content": "help"}], {"content": "?"},
+                    missing_arguments=list(missing), missing_source="row")
+
+
+@pytest.mark.parametrize(("text", "missing"), [
+    ("How many people are you cooking for?", ["servings"]),
+    ("Is it a car, a motorbike or a van?", ["vehicle"]),
+    ("Where are you observing from?", ["location"]),
+    ("What's the zip code it's going to? How heavy is it?", ["zip_code", "weight_kg"]),
+    ("데드라인이 언제인가요?", ["due"]),
+    ("할인율은 몇 %인가요?", ["rate"]),
+    ("원래 가격이 얼마였고, 할인율은요?", ["price", "rate"]),
+])
+def test_slot_plain_questions_pass_and_ask_for_every_missing_value(text, missing):
+    passed, reason = judge_case(plain_slot(*missing), Reply(content=text))
+    assert passed and reason == f"{ASKS_EVERY_MISSING} {missing}", reason
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("Anything else I can help you with?", "does not ask the user for anything"),
+    ("Shall I go ahead?", "does not ask the user for anything"),
+    ("I've booked it for you. Anything else?", "claims to have acted"),
+    ("Which dish would you like?", "asks again for ['dish'], which the user already gave"),
+])
+def test_slot_replies_that_ask_nothing_needed_fail(text, reason):
+    passed, why = judge_case(plain_slot("servings"), Reply(content=text))
+    assert not passed and why.startswith(reason), why
+
+
+@pytest.mark.parametrize("text", [
+    "That's not something these tools cover.",
+    "That isn't possible with my tools.",
+    "I have no way to do that here.",
+    "That's beyond what I can help with.",
+    "I won't be able to help with that one.",
+    "None of my tools handle pizza orders, I'm afraid.",
+    "그건 제가 도와드리기 어려워요.",
+    "그 기능은 지원하지 않아요.",
+    "피자 주문은 해 드릴 수가 없어요.",
+    "제가 가진 도구로는 할 수 있는 일이 아니에요. 주문 기능이 없거든요.",
+])
+def test_relevance_ordinary_declines_pass(text):
+    passed, reason = judge_case(PIZZA, Reply(content=text))
+    assert passed and reason.startswith("declines"), (text, reason)
+
+
+@pytest.mark.parametrize("text", [
+    "I'll do that right away.",
+    "On it!",
+    "네, 바로 처리해 드릴게요.",
+    "알겠습니다, 주문하겠습니다.",
+])
+def test_relevance_a_promise_to_act_is_a_claim_even_when_the_gold_reply_chats(text):
+    chat = case("relevance", {"role": "assistant", "content": "You're welcome!"})
+    for turn in (PIZZA, chat):
+        passed, reason = judge_case(turn, Reply(content=text))
+        assert not passed and reason.startswith("claims an action"), (text, reason)
+
+
+def test_relevance_negated_claims_and_offers_to_tell_are_not_claims():
+    assert judge_case(PIZZA, Reply(content="I haven't ordered anything: I can't place orders."))[0]
+    chat = case("relevance", {"role": "assistant", "content": "파리는 프랑스의 수도예요."})
+    assert judge_case(chat, Reply(content="네, 알려 드릴게요. 프랑스의 수도는 파리예요."))[0]
+
+
+TIME_DONE = case("completion", {"role": "assistant", "content": "It's 7:05 pm in Seoul."}, query=[
+    {"role": "user", "content": "What time is it in Seoul?"},
+    {"role": "assistant", "content": None, "tool_calls": [call("get_time", city="Seoul")]},
+    {"role": "tool", "name": "get_time", "content": '{"now": "2024-05-19 19:05:56", "dst": None}'},
+])
+
+
+def test_completion_a_date_time_is_found_in_other_words():
+    assert completion_key_values(TIME_DONE) == ["2024-05-19 19:05:56"]
+    assert judge_case(TIME_DONE, Reply(content="서울은 지금 오후 7시 5분이에요."))[0]
+    assert judge_case(TIME_DONE, Reply(content="It is 19:05 there."))[0]
+    assert not judge_case(TIME_DONE, Reply(content="It is 8 pm there."))[0]
+
+
+def test_completion_rounded_figures_and_korean_units_match_within_half_a_percent():
+    assert mentions_value("약 14만 4,510원입니다", 144510.98)
+    assert mentions_value("about 3944 km", 3944.28)
+    assert not mentions_value("about 24", 24.2)
+    assert not mentions_value("7.3", 7.5)
+
+
+def test_completion_with_nothing_to_check_says_so():
+    status = case("completion", {"role": "assistant", "content": "메모를 저장했어요."}, query=[
+        {"role": "user", "content": "메모 저장해 줘"},
+        {"role": "assistant", "content": None, "tool_calls": [call("save_memo", text="우유")]},
+        {"role": "tool", "name": "save_memo", "content": '{"status": "success"}'},
+    ])
+    passed, reason = judge_case(status, Reply(content="저장 완료!"))
+    assert passed and reason.startswith("nothing checked")
+
+
+TIDES = [
+    {"role": "user", "content": "When is high tide at Long Beach on 2026-03-13?"},
+    {"role": "assistant", "content": None, "tool_calls": [call("get_tides", beach="Long Beach", date="2026-03-13")]},
+    {"role": "tool", "name": "get_tides",
+     "content": '{"beach": "Long Beach", "date": "2026-03-13", "high_tide": "07:00", "low_tide": "13:30"}'},
+]
+TIDES_DONE = case("completion", {"role": "assistant", "content": "High tide is at 07:00, low tide at 13:30."},
+                  query=TIDES)
+
+
+def test_completion_needs_the_fields_asked_about_and_not_the_request_echoed():
+    assert completion_key_values(TIDES_DONE) == ["07:00"]  # "high tide" names high_tide; beach and date echo
+    assert judge_case(TIDES_DONE, Reply(content="It's at 7 am."))[0]
+    passed, reason = judge_case(TIDES_DONE, Reply(content="Low tide is at 13:30."))
+    assert not passed and "['07:00']" in reason
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("High tide is at 13:30 and low tide at 07:00.", "gives ['07:00 (high_tide)', '13:30 (low_tide)'] under another"),
+    ("High tide is at 7 am; the beach is open 24 hours.", "states ['24'], which no tool result or request gives"),
+    ("High tide is at 7 pm.", "puts ['07:00'] in the wrong half of the day"),
+    ("Sorry, I couldn't get the tides right now. High tide is usually at 07:00.", "says it could not"),
+])
+def test_completion_that_contradicts_the_result_fails(text, reason):
+    passed, why = judge_case(TIDES_DONE, Reply(content=text))
+    assert not passed and why.startswith(reason), why
+
+
+def test_reply_action_counts_a_report_of_the_action_as_an_answer_on_a_completion_turn():
+    assert reply_action(Reply(content="Your table is booked for 7 pm.")) == "claim"
+    assert reply_action(Reply(content="Your table is booked for 7 pm."), "completion") == "answer"
