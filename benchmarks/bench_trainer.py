@@ -66,11 +66,43 @@ def trajectory(turns: int, cities: list[str], closing: str) -> list[dict]:
     return messages
 
 
-def benchmark_pair(turns: int) -> dict:
+def offered_tools(count: int) -> list[dict]:
+    """get_weather plus the first count - 1 tools of the synthetic catalogue, as OpenAI-style tools."""
+    from diatool_utils.synthetic_tools import TOOLS as CATALOGUE
+
+    return TOOLS + [tool.openai_schema() for tool in CATALOGUE[:count - 1]]
+
+
+EARLIER_REQUEST = [  # a finished request before the one the pair contrasts, as in half of data/dpo_pairs.jsonl
+    {"role": "user", "content": "First, what's the weather in Madrid right now?"},
+    {"role": "assistant", "content": None, "tool_calls": [{"id": "call_m", "type": "function", "function": {
+        "name": "get_weather", "arguments": json.dumps({"city": "Madrid"})}}]},
+    {"role": "tool", "tool_call_id": "call_m", "name": "get_weather",
+     "content": json.dumps({"city": "Madrid", "sky": "cloudy", "celsius": 17})},
+    {"role": "assistant", "content": "Cloudy in Madrid, 17 degrees."},
+]
+
+
+def benchmark_pair(turns: int, tools: int = 1) -> dict:
+    """T assistant turns on each side, contrasted from the first token: T - 1 calls with results, then a reply.
+
+    ``tools`` = 1 is the short prompt of the earlier runs (one tool, one user message). With more tools the
+    prompt is what a DiaTool pair carries: the offered tools and an earlier finished request before the one
+    the pair contrasts, which both sides share.
+    """
     prompt = [{"role": "user", "content": "Check the weather in my cities one by one, then sum it up."}]
-    return {"id": f"bench-{turns}", "tools": TOOLS, "prompt": prompt,
+    if tools > 1:
+        prompt = EARLIER_REQUEST + [{"role": "user", "content": "Now check my other cities one by one, then sum "
+                                                                "it up."}]
+    return {"id": f"bench-{turns}-{tools}", "tools": offered_tools(tools), "prompt": prompt,
             "chosen": trajectory(turns, CITIES, "All sunny, between 20 and 27 degrees."),
             "rejected": trajectory(turns, CITIES[::-1], "I could not find anything useful, sorry.")}
+
+
+def data_pairs(count: int = 4) -> list[dict]:
+    """The first ``count`` pairs of data/dpo_pairs.jsonl: the token shapes training really sees."""
+    with (Path(__file__).resolve().parent.parent / "data" / "dpo_pairs.jsonl").open(encoding="utf-8") as handle:
+        return [json.loads(next(handle)) for _ in range(count)]
 
 
 def trl_rows(pairs: list[dict]) -> list[dict]:
@@ -260,11 +292,50 @@ def measure(implementation: str, turns: int, model_name: str, steps: int, warmup
 # Paired timing: TRL and DiaTool alternate in one process, so drift from other processes cancels
 # ---------------------------------------------------------------------------------------------
 
-def paired(model_name: str, turns_list: list[int], repeats: int, random_init: bool) -> list[dict]:
-    """Forward + backward of the same batch (no optimizer), alternating TRL and DiaTool, `repeats` times each.
+PAIRED = ("trl", "diatool", "shared")
 
-    On a shared machine the load changes from one minute to the next; alternating step by step puts
-    both implementations under the same load, so the ratio is much steadier than across processes.
+
+def _peak_tracker(cuda: bool):
+    """(start, stop): stop() returns the peak extra bytes since start(), as in step_timer."""
+    import torch
+
+    state = {}
+
+    def start():
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            state["base"] = torch.cuda.memory_allocated()
+        else:
+            with open("/proc/self/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")
+            state["base"] = _proc_status_kib("VmRSS") * 1024
+
+    def stop() -> int:
+        if cuda:
+            torch.cuda.synchronize()
+            return torch.cuda.max_memory_allocated() - state["base"]
+        return _proc_status_kib("VmHWM") * 1024 - state["base"]
+
+    return start, stop
+
+
+def paired_shapes(turns_list: list[int], tools_list: list[int], data: bool) -> list[tuple[str, list[dict]]]:
+    shapes = [(f"{turns} turns, {tools} tools", [benchmark_pair(turns, tools)])
+              for tools in tools_list for turns in turns_list]
+    if data:
+        shapes.append(("4 pairs of data/dpo_pairs.jsonl", data_pairs(4)))
+    return shapes
+
+
+def paired(model_name: str, shapes: list[tuple[str, list[dict]]], repeats: int, random_init: bool) -> list[dict]:
+    """Forward + backward of the same batch (no optimizer) for TRL, DiaTool and DiaTool with the shared prefix,
+    taking turns, ``repeats`` rounds after one warm-up round.
+
+    On a shared machine the load changes from one minute to the next; taking turns step by step puts every
+    implementation under the same load, so the ratios are much steadier than across processes. The order
+    rotates each round, so over a multiple of 3 rounds each implementation runs first, second and third
+    equally often. Memory: the peak extra bytes of each forward + backward (RSS on the CPU).
     """
     import torch
     from datasets import Dataset
@@ -276,46 +347,91 @@ def paired(model_name: str, turns_list: list[int], repeats: int, random_init: bo
     model, tokenizer = load_model(model_name, random_init)
     add_functionary_tokens(tokenizer, model)
     cuda = torch.cuda.is_available()
-    settings = dict(output_dir=tempfile.mkdtemp(prefix="bench_trainer_"), per_device_train_batch_size=1,
-                    bf16=cuda, gradient_checkpointing=False, report_to=[], disable_tqdm=True)
+    settings = dict(output_dir=tempfile.mkdtemp(prefix="bench_trainer_"), bf16=cuda, gradient_checkpointing=False,
+                    report_to=[], disable_tqdm=True, max_length=None)
     trl_tokenizer = copy.deepcopy(tokenizer)
     trl_tokenizer.eos_token = "<|stop|>"
+    start_peak, stop_peak = _peak_tracker(cuda)
     rows = []
-    for turns in turns_list:
-        pairs = [benchmark_pair(turns)]
+    for name, pairs in shapes:
+        batch_size = dict(per_device_train_batch_size=len(pairs))
         trainers = {
-            "trl": DPOTrainer(copy.deepcopy(model), ref_model=copy.deepcopy(model), args=DPOConfig(**settings),
+            "trl": DPOTrainer(copy.deepcopy(model), ref_model=copy.deepcopy(model),
+                              args=DPOConfig(**settings, **batch_size),
                               train_dataset=Dataset.from_list(trl_rows(pairs)), processing_class=trl_tokenizer),
             "diatool": DiaToolDPOTrainer(copy.deepcopy(model), ref_model=copy.deepcopy(model),
-                                         args=DiaToolDPOConfig(**settings), train_dataset=pairs,
-                                         processing_class=tokenizer),
+                                         args=DiaToolDPOConfig(**settings, **batch_size, shared_prefix=False),
+                                         train_dataset=pairs, processing_class=tokenizer),
+            "shared": DiaToolDPOTrainer(copy.deepcopy(model), ref_model=copy.deepcopy(model),
+                                        args=DiaToolDPOConfig(**settings, **batch_size, shared_prefix=True),
+                                        train_dataset=pairs, processing_class=tokenizer),
         }
-        times = {name: [] for name in trainers}
+        batches = {}
+        for key, trainer in trainers.items():
+            trainer.model.train()
+            dataset = trainer.train_dataset
+            batches[key] = trainer._prepare_inputs(trainer.data_collator([dataset[i] for i in range(len(dataset))]))
+        times, peaks = {key: [] for key in trainers}, {key: [] for key in trainers}
         for repeat in range(repeats + 1):  # the first round warms up
-            order = list(trainers) if repeat % 2 == 0 else list(trainers)[::-1]
-            for name in order:
-                trainer = trainers[name]
-                trainer.model.train()
-                batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[0]]))
-                if cuda:
-                    torch.cuda.synchronize()
+            order = PAIRED[repeat % 3:] + PAIRED[:repeat % 3]
+            for key in order:
+                trainer = trainers[key]
+                start_peak()
                 start = time.perf_counter()
-                trainer.compute_loss(trainer.model, batch).backward()
+                trainer.compute_loss(trainer.model, batches[key]).backward()
                 if cuda:
                     torch.cuda.synchronize()
+                seconds = time.perf_counter() - start
                 if repeat:
-                    times[name].append(time.perf_counter() - start)
+                    times[key].append(seconds)
+                    peaks[key].append(stop_peak() / 2**20)
                 trainer.model.zero_grad(set_to_none=True)
-        # Whichever runs second in a round is faster (warm allocator and caches); the order alternates, so
-        # the geometric mean of the per-round ratios over an even number of rounds cancels that effect.
-        ratios = [d / t for d, t in zip(times["diatool"], times["trl"], strict=True)]
-        geometric_mean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-        rows.append({"turns": turns, "trl_seconds": times["trl"], "diatool_seconds": times["diatool"],
-                     "ratios": ratios, "ratio_geometric_mean": geometric_mean})
-        print(f"paired {turns} turns: DiaTool / TRL forward+backward time, geometric mean of {repeats} "
-              f"rounds: {geometric_mean:.3f} (per round: {', '.join(f'{r:.2f}' for r in ratios)})", flush=True)
+        ours = batches["diatool"]
+        row = {"shape": name, "pairs": len(pairs), "tokens_per_sequence": ours["attention_mask"].sum(1).tolist(),
+               "shared_prefix_tokens": split_tokens(ours),
+               "seconds": times, "peak_extra_mib": peaks}
+        for key in ("diatool", "shared"):
+            ratios = [ours_s / trl_s for ours_s, trl_s in zip(times[key], times["trl"], strict=True)]
+            row[f"{key}_ratios"] = ratios
+            row[f"{key}_time_ratio"] = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+            row[f"{key}_memory_ratio"] = median(peaks[key]) / median(peaks["trl"])
+        rows.append(row)
+        print(f"paired {name}: time / TRL diatool {row['diatool_time_ratio']:.3f}, shared "
+              f"{row['shared_time_ratio']:.3f}; memory / TRL diatool {row['diatool_memory_ratio']:.3f}, shared "
+              f"{row['shared_memory_ratio']:.3f}", flush=True)
         del trainers
     return rows
+
+
+def split_tokens(batch: dict) -> int:
+    """Tokens the shared-prefix forward reads for this batch (one prefix per pair plus both continuations)."""
+    from diatool_utils.shared_prefix import split_pair_batch
+
+    labels = batch["input_ids"].masked_fill(batch["turn_index"] < 0, -100)
+    split = split_pair_batch(batch["input_ids"], batch["attention_mask"], batch["turn_index"], labels)
+    return split.tokens if split is not None else int(batch["attention_mask"].sum())
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def paired_table(rows: list[dict]) -> str:
+    lines = ["| pairs | tokens / sequence | tokens read, shared / whole | TRL s | DiaTool s | shared s "
+             "| DiaTool / TRL time | **shared / TRL time** | DiaTool / TRL memory | **shared / TRL memory** |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        tokens = row["tokens_per_sequence"]
+        seconds = {key: median(values) for key, values in row["seconds"].items()}
+        shown = "/".join(str(n) for n in tokens) if len(tokens) <= 2 else f"{min(tokens)}-{max(tokens)}"
+        lines.append(
+            f"| {row['shape']} | {shown} | {row['shared_prefix_tokens'] / sum(tokens):.2f} "
+            f"| {seconds['trl']:.2f} | {seconds['diatool']:.2f} | {seconds['shared']:.2f} "
+            f"| {row['diatool_time_ratio']:.2f} | **{row['shared_time_ratio']:.2f}** "
+            f"| {row['diatool_memory_ratio']:.2f} | **{row['shared_memory_ratio']:.2f}** |")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,8 +500,12 @@ def main() -> None:
     parser.add_argument("--random-init", action="store_true",
                         help="the model's architecture with random weights (for machines without the weights)")
     parser.add_argument("--paired", type=int, metavar="ROUNDS", default=0,
-                        help="instead: alternate TRL and DiaTool forward+backward in one process for ROUNDS "
-                             "rounds (even: the order alternates)")
+                        help="instead: TRL, DiaTool and DiaTool with the shared prefix take turns at forward + "
+                             "backward in one process for ROUNDS rounds (a multiple of 3: the order rotates)")
+    parser.add_argument("--tools", type=int, nargs="+", default=[3, 10],
+                        help="with --paired: tools offered in the synthetic pairs (1 = the short one-tool prompt)")
+    parser.add_argument("--no-data", action="store_true",
+                        help="with --paired: leave out the batch of 4 pairs from data/dpo_pairs.jsonl")
     parser.add_argument("--worker", nargs=2, metavar=("IMPLEMENTATION", "TURNS"), help=argparse.SUPPRESS)
     options = parser.parse_args()
 
@@ -398,23 +518,18 @@ def main() -> None:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     if options.paired:
         started = time.time()
-        rows = paired(options.model, options.turns, options.paired, options.random_init)
+        rows = paired(options.model, paired_shapes(options.turns, options.tools, not options.no_data),
+                      options.paired, options.random_init)
         stem = "bench_trainer_paired_{}_{}".format("cuda" if "CPU" not in device_name() else "cpu",
                                                    options.model.replace("/", "_"))
-        lines = ["| turns | TRL s (median) | DiaTool s (median) | DiaTool / TRL (geometric mean of round ratios) "
-                 "| round ratios, DiaTool first / TRL first |", "|---:|---:|---:|---:|---|"]
-        for row in rows:
-            trl, ours = sorted(row["trl_seconds"]), sorted(row["diatool_seconds"])
-            first = ", ".join(f"{r:.2f}" for r in row["ratios"][0::2])
-            second = ", ".join(f"{r:.2f}" for r in row["ratios"][1::2])
-            lines.append(f"| {row['turns']} | {trl[len(trl) // 2]:.3f} | {ours[len(ours) // 2]:.3f} "
-                         f"| {row['ratio_geometric_mean']:.3f} | {first} / {second} |")
-        title = (f"{options.model} on {device_name()}: forward + backward of one pair, TRL and DiaTool "
-                 f"alternating in one process, {options.paired} rounds after 1 warm-up")
-        table = "\n".join(lines)
+        title = (f"{options.model} on {device_name()}: forward + backward of one batch (policy, reference, "
+                 f"backward), TRL, DiaTool and DiaTool with the shared prefix taking turns in one process, "
+                 f"{options.paired} rounds after 1 warm-up; time ratios are geometric means of the round ratios, "
+                 f"memory ratios of the median peak extra memory")
+        table = paired_table(rows)
         (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(
-            {"title": title, "command": " ".join(sys.argv), "wall_seconds": time.time() - started, "rows": rows},
-            indent=1))
+            {"title": title, "command": " ".join(["python", "benchmarks/bench_trainer.py", *sys.argv[1:]]),
+             "wall_seconds": time.time() - started, "rows": rows}, indent=1))
         (RESULTS_DIR / f"{stem}.md").write_text(f"{title}\n\n{table}\n")
         print(f"\n{title}\n\n{table}")
         return
