@@ -1,6 +1,6 @@
 """Functionary v2 templating: tools as TypeScript, conversations as text, replies back to calls.
 
-Every message becomes one block (REFERENCE.md section 4)::
+Every message becomes one block (docs/method.md, "The Functionary v2 template")::
 
     system / user:      <|from|>{role}\\n<|recipient|>all\\n<|content|>{text}\\n
     tool result:        <|from|>{tool name}\\n<|recipient|>all\\n<|content|>{result}\\n

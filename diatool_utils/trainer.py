@@ -9,7 +9,7 @@
 ``pairs`` are our preference pairs (data/dpo_pairs.jsonl rows: tools + prompt / chosen / rejected
 conversations), as a ``datasets.Dataset`` or a plain list of dicts.
 
-The loss (REFERENCE.md section 2, computed by ``loss.diatool_dpo_loss``), per pair:
+The loss (docs/method.md, "The loss"; computed by ``loss.diatool_dpo_loss``), per pair:
 
     lr_t   = log pi_theta(a_t | s_t) - log pi_ref(a_t | s_t)       summed over the tokens of assistant turn t
     R(tau) = sum_t phi(t, T) * lr_t / psi(T)
