@@ -86,13 +86,8 @@ from .loss import decision_token_weights, diatool_dpo_loss, per_turn_logps  # no
 from .sft import AssistantOnlyCollator, assistant_only_loss  # noqa: E402
 from .shared_prefix import shared_prefix_forward, split_pair_batch  # noqa: E402
 from .shared_prefix import unsupported_reason as shared_prefix_unsupported  # noqa: E402
-from .templating import (  # noqa: E402
-    FUNCTIONARY_SPECIAL_TOKENS,
-    add_functionary_tokens,
-    embedding_rows,
-    missing_functionary_tokens,
-    zero3_partitioned,
-)
+from .templating import FUNCTIONARY_SPECIAL_TOKENS, add_functionary_tokens, missing_functionary_tokens  # noqa: E402
+from .zero3 import embedding_rows, zero3_partitioned  # noqa: E402
 
 logger = get_logger(__name__)
 
