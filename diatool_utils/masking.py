@@ -1,6 +1,6 @@
 """Which token belongs to which assistant turn: the per-turn token index behind the loss.
 
-DiaTool-DPO scores a trajectory turn by turn (REFERENCE.md section 2), so every token needs
+DiaTool-DPO scores a trajectory turn by turn (docs/method.md, "The loss"), so every token needs
 a label saying which assistant message it belongs to::
 
     turn_index[i] = -1     system, user and tool tokens, each assistant message's

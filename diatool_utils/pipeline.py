@@ -31,6 +31,7 @@ from peft import LoraConfig, PeftModel
 from transformers import TrainingArguments
 
 from .benchmark import load_dialog_benchmark
+from .dialogues_io import read_jsonl
 from .evaluation import EvalReport, evaluate, rejudge
 from .models import load_model_and_tokenizer
 from .paths import DATA_DIR, REPO_ROOT
@@ -140,9 +141,14 @@ def recipe_overrides(settings: list[str], short: dict | None = None, context: st
     return overrides
 
 
-def read_jsonl(path, limit: int | None = None, seed: int = 0) -> list[dict]:
-    """Rows of a JSONL file, shuffled with ``seed`` (so a limit takes a fair sample)."""
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+def sample_jsonl(path, limit: int | None = None, seed: int = 0) -> list[dict]:
+    """Rows of a JSONL file, shuffled with ``seed``, the first ``limit`` of them (all when ``limit`` is None or 0).
+
+    Shuffling first makes a limit take a fair sample; the same file, seed and limit always give the same
+    rows in the same order. A line that is not JSON raises, naming the file and the line
+    (``dialogues_io.read_jsonl``).
+    """
+    rows = [row for _, row in read_jsonl(path)]
     random.Random(seed).shuffle(rows)
     return rows[:limit] if limit else rows
 
@@ -293,7 +299,7 @@ def _sft_round(recipe: Recipe, folder: Path, base: str, seed: int, upstream: str
     args = TrainingArguments(**_training_arguments(folder, recipe.sft_steps, recipe.sft_batch_size,
                                                    recipe.sft_learning_rate, seed,
                                                    train_sampling_strategy="group_by_length"))
-    rows = read_jsonl(recipe.sft_data, limit, seed)
+    rows = sample_jsonl(recipe.sft_data, limit, seed)
     trainer = sft_trainer(model, tokenizer, rows, args, max_length=recipe.max_length,
                           decision_weight=recipe.sft_decision_weight)
     trainer.train()
@@ -354,7 +360,7 @@ def dpo_pairs(recipe: Recipe, limit: int | None = None) -> tuple[list[dict], boo
     (``synthetic.generate_twin_pairs``) are shuffled as whole twins, need an even batch size, and keep
     the twins whose two rows are both in ``recipe.dpo_rows``; ``limit`` counts down to whole twins.
     """
-    pairs = read_jsonl(recipe.dpo_data, None, recipe.seed)
+    pairs = sample_jsonl(recipe.dpo_data, None, recipe.seed)
     twins = any("twin" in pair for pair in pairs)
     if twins:
         if recipe.dpo_batch_size % 2:
@@ -439,7 +445,7 @@ def replay_dataset(recipe: Recipe, tokenizer, limit: int | None = None):
     ``recipe.dpo_replay_weight`` is 0."""
     if not recipe.dpo_replay_weight:
         return None
-    rows = read_jsonl(recipe.replay_data, limit, recipe.seed)
+    rows = sample_jsonl(recipe.replay_data, limit, recipe.seed)
     dataset, report = build_sft_dataset(tokenizer, rows, recipe.max_length, recipe.sft_decision_weight)
     print(f"DPO replay data: {report}")
     return dataset

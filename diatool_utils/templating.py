@@ -1,6 +1,6 @@
 """Functionary v2 templating: tools as TypeScript, conversations as text, replies back to calls.
 
-Every message becomes one block (REFERENCE.md section 4)::
+Every message becomes one block (docs/method.md, "The Functionary v2 template")::
 
     system / user:      <|from|>{role}\\n<|recipient|>all\\n<|content|>{text}\\n
     tool result:        <|from|>{tool name}\\n<|recipient|>all\\n<|content|>{result}\\n
@@ -22,12 +22,13 @@ The four markers are added to the tokenizer as special tokens, so decode generat
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import torch
+
+from .zero3 import embedding_rows, gathered
 
 FROM_TOKEN = "<|from|>"
 RECIPIENT_TOKEN = "<|recipient|>"
@@ -423,28 +424,6 @@ def add_functionary_tokens(tokenizer, model=None) -> int:
     return added
 
 
-def embedding_rows(weight) -> int:
-    """Rows of an embedding matrix; under ZeRO-3 a partitioned weight is empty here and keeps its shape in ds_shape."""
-    return getattr(weight, "ds_shape", weight.shape)[0]
-
-
-def zero3_partitioned(params) -> bool:
-    """True when DeepSpeed ZeRO-3 has partitioned any of ``params`` (each rank holds only a slice)."""
-    return any(hasattr(p, "ds_id") for p in params)
-
-
-@contextlib.contextmanager
-def _whole(weights):
-    """Under DeepSpeed ZeRO-3, gather partitioned weights for the block and write rank 0's edits back."""
-    if zero3_partitioned(weights):
-        import deepspeed
-
-        with deepspeed.zero.GatheredParameters(weights, modifier_rank=0):
-            yield
-    else:
-        yield
-
-
 @torch.no_grad()
 def _grow_embeddings(model, tokenizer, vocab_before: int | None) -> None:
     """Resize to fit the tokenizer; rows of the markers that are new get the old rows' mean."""
@@ -462,7 +441,7 @@ def _grow_embeddings(model, tokenizer, vocab_before: int | None) -> None:
     output = model.get_output_embeddings()
     if output is not None and output.weight is not matrices[0]:  # an untied head has its own rows
         matrices.append(output.weight)
-    with _whole(matrices):
+    with gathered(matrices):  # under ZeRO-3 each process holds a slice: edit the whole matrix
         for weight in matrices:
             weight[fresh] = weight[:known].float().mean(dim=0).to(weight.dtype)
 

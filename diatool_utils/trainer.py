@@ -9,7 +9,7 @@
 ``pairs`` are our preference pairs (data/dpo_pairs.jsonl rows: tools + prompt / chosen / rejected
 conversations), as a ``datasets.Dataset`` or a plain list of dicts.
 
-The loss (REFERENCE.md section 2, computed by ``loss.diatool_dpo_loss``), per pair:
+The loss (docs/method.md, "The loss"; computed by ``loss.diatool_dpo_loss``), per pair:
 
     lr_t   = log pi_theta(a_t | s_t) - log pi_ref(a_t | s_t)       summed over the tokens of assistant turn t
     R(tau) = sum_t phi(t, T) * lr_t / psi(T)
@@ -86,13 +86,8 @@ from .loss import decision_token_weights, diatool_dpo_loss, per_turn_logps  # no
 from .sft import AssistantOnlyCollator, assistant_only_loss  # noqa: E402
 from .shared_prefix import shared_prefix_forward, split_pair_batch  # noqa: E402
 from .shared_prefix import unsupported_reason as shared_prefix_unsupported  # noqa: E402
-from .templating import (  # noqa: E402
-    FUNCTIONARY_SPECIAL_TOKENS,
-    add_functionary_tokens,
-    embedding_rows,
-    missing_functionary_tokens,
-    zero3_partitioned,
-)
+from .templating import FUNCTIONARY_SPECIAL_TOKENS, add_functionary_tokens, missing_functionary_tokens  # noqa: E402
+from .zero3 import embedding_rows, zero3_partitioned  # noqa: E402
 
 logger = get_logger(__name__)
 

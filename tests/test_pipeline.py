@@ -1,11 +1,14 @@
 """The one-command reproduction (scripts/reproduce.py) end to end on the tiny model."""
 
 import json
+import random
 import runpy
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from diatool_utils.dialogues_io import InvalidDialogue
 from diatool_utils.paths import DATA_DIR, REPO_ROOT
 from diatool_utils.pipeline import (
     ABLATIONS,
@@ -16,6 +19,7 @@ from diatool_utils.pipeline import (
     key_digest,
     read_record,
     replay_dataset,
+    sample_jsonl,
     select_rows,
     stage_key,
     train_sft,
@@ -246,3 +250,28 @@ def test_replay_keys_the_dpo_stage_only_when_it_is_on(tmp_path):
     config = dpo_config(Recipe(dpo_replay_weight=2.0, dpo_replay_batch_size=3), tmp_path)
     assert (config.replay_weight, config.replay_batch_size) == (2.0, 3)
     assert replay_dataset(Recipe(), tokenizer=None) is None
+
+
+def _sample_the_old_way(path, limit=None, seed=0):
+    """How the pipeline sampled JSONL rows before it read them through dialogues_io.read_jsonl."""
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    random.Random(seed).shuffle(rows)
+    return rows[:limit] if limit else rows
+
+
+@pytest.mark.parametrize("name", ["sft.jsonl", "dpo_pairs.jsonl", "dpo_twins.jsonl"])
+@pytest.mark.parametrize(("limit", "seed"), [(None, 0), (None, 3), (0, 1), (8, 0), (100, 7), (10**6, 2)])
+def test_sample_jsonl_gives_the_rows_the_pipeline_always_sampled(name, limit, seed):
+    expected = _sample_the_old_way(DATA_DIR / name, limit, seed)
+    got = sample_jsonl(DATA_DIR / name, limit, seed)
+    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+def test_sample_jsonl_skips_blank_lines_reads_crlf_and_names_a_bad_line(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b'{"a": 1}\r\n\r\n{"a": 2}\n   \n{"a": 3}\n')
+    assert sample_jsonl(path, None, 5) == _sample_the_old_way(path, None, 5)
+    assert sorted(row["a"] for row in sample_jsonl(path)) == [1, 2, 3]
+    path.write_text('{"a": 1}\n{"a": \n', encoding="utf-8")
+    with pytest.raises(InvalidDialogue, match="line 2: not valid JSON"):
+        sample_jsonl(path)
