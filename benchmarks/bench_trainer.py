@@ -5,6 +5,8 @@ for dialogues of 1, 2, 4 and 8 assistant turns per trajectory:
 
     trl      TRL 1.16's DPOTrainer (sequence-level DPO over every completion token), the speed to match
     diatool  DiaToolDPOTrainer: TRL's fused-LM-head log-probs, per-turn sums by one scatter_add
+    shared   (--paired only) DiaToolDPOTrainer with the shared-prefix forward (its default): each pair's
+             common tokens run once, both continuations on their KV cache
     naive    NAIVE BASELINE (written here, for comparison only): the same DiaTool-DPO loss the
              straightforward way, as the original implementation did: full [2B, L, V] logits, then a
              Python loop over samples and turns that slices each turn's logits and log-softmaxes them
@@ -17,10 +19,10 @@ Memory, per process, over the timed steps only:
           step begins) minus the resident size at that moment: the extra memory a step needs
     CUDA  torch.cuda.max_memory_allocated() minus memory_allocated() at that moment (peak stats reset)
 
-    flock /tmp/heavy.lock python benchmarks/bench_trainer.py                      # embedded model, ~10 min on CPU
+    python benchmarks/bench_trainer.py                                             # embedded model, ~10 min on CPU
     MODEL_NAME=tiny-random python benchmarks/bench_trainer.py --steps 2            # a quick check
     python benchmarks/bench_trainer.py --random-init                               # SmolLM2 shape, random weights
-    flock /tmp/heavy.lock python benchmarks/bench_trainer.py --paired 6 --turns 2 8  # TRL and DiaTool alternating
+    python benchmarks/bench_trainer.py --paired 3           # TRL, DiaTool, shared prefix taking turns, ~45 min
 
 Writes benchmarks/results/bench_trainer_<device>_<model>.{json,md,png} and prints the Markdown table.
 """
@@ -270,7 +272,8 @@ def measure(implementation: str, turns: int, model_name: str, steps: int, warmup
                              train_dataset=Dataset.from_list(trl_rows(pairs)), processing_class=trl_tokenizer)
     else:
         trainer_class = DiaToolDPOTrainer if implementation == "diatool" else naive_trainer_class()
-        trainer = trainer_class(model, ref_model=ref_model, args=DiaToolDPOConfig(**settings),
+        # every sequence whole, as TRL runs them (the shared-prefix forward is measured by --paired)
+        trainer = trainer_class(model, ref_model=ref_model, args=DiaToolDPOConfig(**settings, shared_prefix=False),
                                 train_dataset=pairs, processing_class=tokenizer)
     batch_inputs = trainer.data_collator([trainer.train_dataset[0]])
     timer = step_timer(warmup)
