@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
+import gc
 import json
 import math
 import os
@@ -305,11 +307,15 @@ def _peak_tracker(cuda: bool):
     state = {}
 
     def start():
+        gc.collect()
         if cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             state["base"] = torch.cuda.memory_allocated()
         else:
+            # Memory freed by the previous forward + backward stays resident (glibc keeps it), and the next one
+            # would reuse it without raising RSS: hand it back first, so the peak counts what this one needs.
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
             with open("/proc/self/clear_refs", "w") as clear_refs:
                 clear_refs.write("5")
             state["base"] = _proc_status_kib("VmRSS") * 1024
@@ -323,15 +329,20 @@ def _peak_tracker(cuda: bool):
     return start, stop
 
 
-def paired_shapes(turns_list: list[int], tools_list: list[int], data: bool) -> list[tuple[str, list[dict]]]:
-    shapes = [(f"{turns} turns, {tools} tools", [benchmark_pair(turns, tools)])
-              for tools in tools_list for turns in turns_list]
+def paired_shapes(turns_list: list[int], tools_list: list[int], data: bool,
+                  only: list[str] | None = None) -> list[tuple[str, list[dict]]]:
+    """The batches to time: one pair per (turns, tools), or only the TURNS:TOOLS given, then 4 data pairs."""
+    grid = [(turns, tools) for tools in tools_list for turns in turns_list]
+    if only:
+        grid = [tuple(int(part) for part in shape.split(":")) for shape in only]
+    shapes = [(f"{turns} turns, {tools} tools", [benchmark_pair(turns, tools)]) for turns, tools in grid]
     if data:
         shapes.append(("4 pairs of data/dpo_pairs.jsonl", data_pairs(4)))
     return shapes
 
 
-def paired(model_name: str, shapes: list[tuple[str, list[dict]]], repeats: int, random_init: bool) -> list[dict]:
+def paired(model_name: str, shapes: list[tuple[str, list[dict]]], repeats: int, random_init: bool,
+           on_row=None) -> list[dict]:
     """Forward + backward of the same batch (no optimizer) for TRL, DiaTool and DiaTool with the shared prefix,
     taking turns, ``repeats`` rounds after one warm-up round.
 
@@ -397,8 +408,10 @@ def paired(model_name: str, shapes: list[tuple[str, list[dict]]], repeats: int, 
             ratios = [ours_s / trl_s for ours_s, trl_s in zip(times[key], times["trl"], strict=True)]
             row[f"{key}_ratios"] = ratios
             row[f"{key}_time_ratio"] = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-            row[f"{key}_memory_ratio"] = median(peaks[key]) / median(peaks["trl"])
+            row[f"{key}_memory_ratio"] = median(peaks[key]) / max(median(peaks["trl"]), 1e-9)
         rows.append(row)
+        if on_row is not None:
+            on_row(rows)  # write what is measured so far: a long run stopped early keeps its rows
         print(f"paired {name}: time / TRL diatool {row['diatool_time_ratio']:.3f}, shared "
               f"{row['shared_time_ratio']:.3f}; memory / TRL diatool {row['diatool_memory_ratio']:.3f}, shared "
               f"{row['shared_memory_ratio']:.3f}", flush=True)
@@ -507,6 +520,8 @@ def main() -> None:
                              "backward in one process for ROUNDS rounds (a multiple of 3: the order rotates)")
     parser.add_argument("--tools", type=int, nargs="+", default=[3, 10],
                         help="with --paired: tools offered in the synthetic pairs (1 = the short one-tool prompt)")
+    parser.add_argument("--shapes", nargs="+", metavar="TURNS:TOOLS",
+                        help="with --paired: only these synthetic pairs (e.g. 4:3 8:10) instead of --turns x --tools")
     parser.add_argument("--no-data", action="store_true",
                         help="with --paired: leave out the batch of 4 pairs from data/dpo_pairs.jsonl")
     parser.add_argument("--worker", nargs=2, metavar=("IMPLEMENTATION", "TURNS"), help=argparse.SUPPRESS)
@@ -521,20 +536,24 @@ def main() -> None:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     if options.paired:
         started = time.time()
-        rows = paired(options.model, paired_shapes(options.turns, options.tools, not options.no_data),
-                      options.paired, options.random_init)
         stem = "bench_trainer_paired_{}_{}".format("cuda" if "CPU" not in device_name() else "cpu",
                                                    options.model.replace("/", "_"))
         title = (f"{options.model} on {device_name()}: forward + backward of one batch (policy, reference, "
                  f"backward), TRL, DiaTool and DiaTool with the shared prefix taking turns in one process, "
                  f"{options.paired} rounds after 1 warm-up; time ratios are geometric means of the round ratios, "
                  f"memory ratios of the median peak extra memory")
-        table = paired_table(rows)
-        (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(
-            {"title": title, "command": " ".join(["python", "benchmarks/bench_trainer.py", *sys.argv[1:]]),
-             "wall_seconds": time.time() - started, "rows": rows}, indent=1))
-        (RESULTS_DIR / f"{stem}.md").write_text(f"{title}\n\n{table}\n")
-        print(f"\n{title}\n\n{table}")
+        command = " ".join(["python", "benchmarks/bench_trainer.py", *sys.argv[1:]])
+
+        def write(rows: list[dict]) -> str:
+            table = paired_table(rows)
+            (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(
+                {"title": title, "command": command, "wall_seconds": time.time() - started, "rows": rows}, indent=1))
+            (RESULTS_DIR / f"{stem}.md").write_text(f"{title}\n\n{table}\n\nCommand: `{command}`\n")
+            return table
+
+        shapes = paired_shapes(options.turns, options.tools, not options.no_data, options.shapes)
+        rows = paired(options.model, shapes, options.paired, options.random_init, on_row=write)
+        print(f"\n{title}\n\n{write(rows)}")
         return
     started, rows = time.time(), []
     for turns in options.turns:
