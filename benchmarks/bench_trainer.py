@@ -34,7 +34,6 @@ import copy
 import ctypes
 import gc
 import json
-import math
 import os
 import platform
 import subprocess
@@ -43,6 +42,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from statistics import geometric_mean, median
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 IMPLEMENTATIONS = ("trl", "diatool", "naive")
@@ -407,7 +407,7 @@ def paired(model_name: str, shapes: list[tuple[str, list[dict]]], repeats: int, 
         for key in ("diatool", "shared"):
             ratios = [ours_s / trl_s for ours_s, trl_s in zip(times[key], times["trl"], strict=True)]
             row[f"{key}_ratios"] = ratios
-            row[f"{key}_time_ratio"] = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+            row[f"{key}_time_ratio"] = geometric_mean(ratios)
             row[f"{key}_memory_ratio"] = median(peaks[key]) / max(median(peaks["trl"]), 1e-9)
         rows.append(row)
         if on_row is not None:
@@ -426,12 +426,6 @@ def split_tokens(batch: dict) -> int:
     labels = batch["input_ids"].masked_fill(batch["turn_index"] < 0, -100)
     split = split_pair_batch(batch["input_ids"], batch["attention_mask"], batch["turn_index"], labels)
     return split.tokens if split is not None else int(batch["attention_mask"].sum())
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def paired_table(rows: list[dict]) -> str:

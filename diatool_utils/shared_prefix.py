@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
+from accelerate.utils import is_peft_model
 from transformers import DynamicCache
 
 __all__ = ["SharedPrefixBatch", "shared_prefix_lengths", "split_pair_batch", "shared_prefix_forward",
@@ -171,8 +172,6 @@ def shared_prefix_forward(model, batch: SharedPrefixBatch) -> SimpleNamespace:
 def unsupported_reason(model, *, gradient_checkpointing: bool, distributed_type: str,
                        aux_loss: bool) -> str | None:
     """Why the shared-prefix forward can't run on this (unwrapped) model, or None when it can."""
-    from accelerate.utils import is_peft_model
-
     if distributed_type != "NO":
         return (f"distributed training ({distributed_type}): the wrapped model (DDP, DeepSpeed, FSDP) expects one "
                 "forward per backward")
