@@ -102,6 +102,7 @@ class Shell:
 shell = Shell()
 sys.modules["google.colab"] = types.ModuleType("google.colab")   # the cell's "am I on Colab" test
 exec(TransformerManager().transform_cell(cell), {"get_ipython": lambda: shell})
+del sys.modules["google.colab"]  # libraries that look for Colab (accelerate) would fail on this stand-in
 
 import diatool_utils
 from diatool_utils.models import EMBEDDED_GGUF_FILE, _embedded_gguf_dir
