@@ -2,7 +2,7 @@
 
     python scripts/reproduce.py --out results/reproduce                       # the README's table
     python scripts/reproduce.py --out results/ablations --ablations full no_psi no_margin plain_multiturn
-    python scripts/reproduce.py --out /tmp/smoke --smoke                      # tiny model, seconds
+    python scripts/reproduce.py --out runs/smoke --smoke                      # tiny model, seconds
 
 Writes into --out: results.md and results.json (accuracy per type, micro and macro averages,
 wall times; results.md also counts what the replies did on each kind of turn), accuracy.png,
