@@ -45,9 +45,9 @@ from diatool_utils.pipeline import (  # noqa: E402
     shown_path,
     train_dpo,
 )
+from diatool_utils.plotting import plot_first_action_steps  # noqa: E402
 
 SHORT = {"steps": "dpo_steps", "lr": "dpo_learning_rate", "rows": "dpo_rows"}
-TURN_TYPES = ("call", "slot", "relevance")
 
 
 def main(argv=None) -> dict:
@@ -106,18 +106,7 @@ def _write(out: Path, result: dict, reports: dict) -> None:
     (out / "trajectory.md").write_text("\n\n".join(parts) + "\n")
     (out / "trajectory.json").write_text(json.dumps(result, indent=2, default=str))
 
-    fig, (lean, rank) = plt.subplots(1, 2, figsize=(10, 3.6))
-    xs = list(steps)
-    for kind in TURN_TYPES:
-        lean.plot(xs, [steps[x]["mean_p_text"][kind] for x in xs], marker="o", label=f"{kind} turns")
-    lean.axhline(0.5, color="grey", lw=0.8, ls="--")
-    lean.set(xlabel="DPO step", ylabel="mean P(text)", ylim=(0, 1), title="Where the model leans")
-    lean.legend()
-    for key, label in (("auc_slot_vs_call", "slot vs call"), ("auc_relevance_vs_call", "relevance vs call")):
-        rank.plot(xs, [steps[x][key] for x in xs], marker="o", label=label)
-    rank.axhline(0.5, color="grey", lw=0.8, ls="--")
-    rank.set(xlabel="DPO step", ylabel="AUC", ylim=(0.4, 1), title="How well it tells turns apart")
-    rank.legend()
+    fig = plot_first_action_steps(steps)[0].figure
     fig.tight_layout()
     fig.savefig(out / "trajectory.png", dpi=120)
     plt.close(fig)
