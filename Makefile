@@ -38,7 +38,7 @@ reproduce: setup
 	$(BIN)/python scripts/reproduce.py --out runs/04_qlora --reuse --ablations $(ABLATIONS)
 
 lint: setup
-	$(BIN)/ruff check diatool_utils tests scripts benchmarks
+	$(BIN)/ruff check diatool_utils tests scripts benchmarks experiments
 
 data: setup
 	$(BIN)/python scripts/make_data.py

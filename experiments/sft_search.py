@@ -1,6 +1,6 @@
 """Which SFT recipe gives DPO something to re-rank? Train several SFT variants from one base, measure each.
 
-    python benchmarks/sft_search.py --out runs/sft_search --dpo \\
+    python experiments/sft_search.py --out runs/sft_search --dpo \\
         --variant plain --variant first-token-x20 sft_decision_weight=20
 
 Each ``--variant NAME [FIELD=VALUE ...]`` is one SFT run from the recipe's base model, with those
@@ -13,23 +13,34 @@ Recipe fields changed (``weight``, ``steps`` and ``lr`` are short for ``sft_deci
   SFT must supply.
 
 With ``--dpo`` each SFT model then gets the recipe's DiaTool-DPO run and the same two measurements.
-Writes search.md and search.json into --out, rewritten after every variant; ``--minutes`` starts
-no new variant after that much wall time and lists what it left out.
+Writes search.md and search.json into --out (default ``runs/sft_search``, not committed), rewritten
+after every variant; ``--minutes`` starts no new variant after that much wall time and lists what it
+left out.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from diatool_utils.benchmark import load_dialog_benchmark
 from diatool_utils.evaluation import behaviour_table, comparison_table
 from diatool_utils.first_action import first_action_of_checkpoint, first_action_table
 from diatool_utils.models import load_model_and_tokenizer
-from diatool_utils.pipeline import Recipe, evaluate_checkpoint, recipe_overrides, train_dpo, train_sft
+from diatool_utils.paths import REPO_ROOT
+from diatool_utils.pipeline import (
+    Recipe,
+    evaluate_checkpoint,
+    recipe_overrides,
+    shown_path,
+    train_dpo,
+    train_sft,
+)
 
 SHORT = {"weight": "sft_decision_weight", "steps": "sft_steps", "lr": "sft_learning_rate"}
 
@@ -46,10 +57,10 @@ def measure(folder, recipe: Recipe, out: Path, name: str) -> tuple:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "sft_search")
     parser.add_argument("--variant", nargs="+", action="append", required=True, metavar="NAME [FIELD=VALUE]")
     parser.add_argument("--base", nargs="*", default=[], metavar="FIELD=VALUE",
-                        help="recipe changes shared by every variant, e.g. model_name=/tmp/base eval_limit=40")
+                        help="recipe changes shared by every variant, e.g. model_name=runs/base eval_limit=40")
     parser.add_argument("--dpo", action="store_true", help="also run DiaTool-DPO on each SFT model")
     parser.add_argument("--minutes", type=float, default=None, help="start no new variant after this many minutes")
     args = parser.parse_args(argv)
@@ -62,7 +73,7 @@ def main(argv=None) -> dict:
         if args.minutes and time.perf_counter() - start > 60 * args.minutes:
             results["left_out"].append(name)
             continue
-        recipe = Recipe(**{**base.__dict__, **overrides})
+        recipe = replace(base, **overrides)
         sft = train_sft(recipe, args.out / name)
         report, first, seconds = measure(sft.path, recipe, args.out, f"{name}_sft")
         reports[f"{name} SFT"] = report
@@ -85,7 +96,8 @@ def main(argv=None) -> dict:
 
 def _write(out: Path, reports: dict, results: dict, argv) -> None:
     """Rewritten after every variant, so a run stopped early still leaves its finished variants."""
-    command = "python benchmarks/sft_search.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = shlex.join(["python", shown_path(str(Path(__file__).resolve())),
+                          *(argv if argv is not None else sys.argv[1:])])
     stats = {f"{name} {'SFT' if stage == 'sft' else '+DPO'}": entry[stage]["first_action"]
              for name, entry in results["variants"].items() for stage in ("sft", "dpo") if stage in entry}
     times = "\n".join(f"| {name} | {json.dumps(entry['overrides'])} | {entry['sft']['train_seconds'] / 60:.1f} min | "

@@ -1,4 +1,4 @@
-"""The search and diagnostic scripts in benchmarks/, end to end on the tiny model."""
+"""The experiment drivers in experiments/, end to end on the tiny model."""
 
 import json
 import runpy
@@ -10,10 +10,10 @@ from safetensors.torch import load_file
 from diatool_utils.paths import REPO_ROOT
 from diatool_utils.templating import add_functionary_tokens
 
-SEARCH = runpy.run_path(str(REPO_ROOT / "benchmarks" / "row_mix_search.py"))
-FIRST_ACTION = runpy.run_path(str(REPO_ROOT / "benchmarks" / "first_action.py"))
-SFT_SEARCH = runpy.run_path(str(REPO_ROOT / "benchmarks" / "sft_search.py"))
-TRAJECTORY = runpy.run_path(str(REPO_ROOT / "benchmarks" / "dpo_trajectory.py"))
+SEARCH = runpy.run_path(str(REPO_ROOT / "experiments" / "row_mix_search.py"))
+FIRST_ACTION = runpy.run_path(str(REPO_ROOT / "experiments" / "first_action.py"))
+SFT_SEARCH = runpy.run_path(str(REPO_ROOT / "experiments" / "sft_search.py"))
+TRAJECTORY = runpy.run_path(str(REPO_ROOT / "experiments" / "dpo_trajectory.py"))
 
 
 @pytest.fixture
@@ -41,12 +41,15 @@ def test_a_mix_is_a_name_rows_and_recipe_fields():
 def test_search_trains_each_mix_and_tabulates_it(tmp_path, tiny_checkpoint):
     out = tmp_path / "search"
     results = SEARCH["main"](["--sft", str(tiny_checkpoint), "--out", str(out), "--eval-limit", "3",
-                              "--mix", "decline", "9,10", "steps=1", "max_new_tokens=4"])
+                              "--base", "max_new_tokens=4", "--mix", "decline", "9,10", "steps=1"])
     assert list(results["mixes"]) == ["decline"]
     assert results["mixes"]["decline"]["overrides"]["dpo_rows"] == (9, 10)
+    assert (results["base"]["eval_limit"], results["base"]["max_new_tokens"]) == (3, 4)  # --eval-limit, --base
     table = (out / "search.md").read_text()
     assert "| decline |" in table and "| SFT only |" in table and "What the replies did" in table
-    assert json.loads((out / "search.json").read_text())["mixes"]["decline"]["summary"]["total"] == 3
+    saved = json.loads((out / "search.json").read_text())
+    assert saved["mixes"]["decline"]["summary"]["total"] == 3
+    assert saved["command"].startswith("python experiments/row_mix_search.py --sft ")
 
 
 def test_first_action_script_writes_its_table_and_numbers(tmp_path, tiny_checkpoint):
@@ -55,7 +58,9 @@ def test_first_action_script_writes_its_table_and_numbers(tmp_path, tiny_checkpo
     assert 0.0 <= stats["tiny model"]["auc_slot_vs_call"] <= 1.0
     text = out.read_text()
     assert "| tiny model |" in text and "199 turns of data/eval_dialog.jsonl" in text
-    assert "'tiny model=" in json.loads(out.with_suffix(".json").read_text())["command"]  # quoted: it has a space
+    command = json.loads(out.with_suffix(".json").read_text())["command"]
+    assert command.startswith("python experiments/first_action.py --out ")
+    assert "'tiny model=" in command  # quoted: it has a space
     with pytest.raises(SystemExit):
         FIRST_ACTION["main"](["--out", str(out), "no-equals-sign"])
 
