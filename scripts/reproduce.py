@@ -71,11 +71,11 @@ def write_results(out: Path, reports: dict, seconds: dict, histories: dict, reci
     fig, ax = plt.subplots(figsize=(9, 4))
     plot_accuracy(reports, ax=ax)
     fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=120)
+    fig.savefig(out / "accuracy.png", dpi=90)
     plt.close(fig)
     fig = plot_training_curves(histories)[0].figure
     fig.tight_layout()
-    fig.savefig(out / "training_curves.png", dpi=120)
+    fig.savefig(out / "training_curves.png", dpi=90)
     plt.close(fig)
     return results
 
