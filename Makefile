@@ -12,7 +12,7 @@ BIN        := $(VENV)/bin
 NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 ABLATIONS  ?= full no_psi no_margin plain_multiturn
 
-.PHONY: setup demo test lint reproduce data bench clean-cache
+.PHONY: setup demo test lint reproduce data clean-cache
 
 setup: $(VENV)/.installed
 

@@ -22,6 +22,7 @@ import hashlib
 import json
 import random
 import time
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -79,7 +80,7 @@ class Recipe:
     dpo_data: str = str(DATA_DIR / "dpo_pairs.jsonl")
     dpo_steps: int = 24
     dpo_batch_size: int = 2
-    dpo_learning_rate: float = 5e-4
+    dpo_learning_rate: float = 1e-4
     beta: float = 0.5
     gamma: float = 0.5
     margin: float = 2.0
@@ -264,7 +265,10 @@ def merge_adapter(base_name: str, adapter_dir: Path, out: Path) -> Path:
 
 def _save_stage(folder: Path, trainer, base_name: str, key: dict, start: float) -> Stage:
     """Save the trained adapter, merge it into ``base_name`` and write the stage's record."""
-    trainer.model.save_pretrained(folder / "adapter")
+    with warnings.catch_warnings():
+        # PEFT saves the resized embedding matrix beside the adapter (the new Functionary rows), and says so
+        warnings.filterwarnings("ignore", message="Setting `save_embedding_layers` to `True`", category=UserWarning)
+        trainer.model.save_pretrained(folder / "adapter")
     merged = merge_adapter(base_name, folder / "adapter", folder / "merged")
     seconds = time.perf_counter() - start
     write_record(folder / "stage.json", key, history=trainer.state.log_history, seconds=seconds)

@@ -20,6 +20,8 @@ Relevance columns hinge on; ``first_action`` measures it.
 
 from __future__ import annotations
 
+import warnings
+
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
@@ -78,7 +80,10 @@ def attach_lora(model: PreTrainedModel, tokenizer, **lora_kwargs) -> PeftModel:
     add_functionary_tokens(tokenizer, model)
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    return get_peft_model(model, lora_config(tokenizer, **lora_kwargs))
+    with warnings.catch_warnings():
+        # PEFT 0.21.2 reads model.is_gradient_checkpointing, which transformers 5.24 deprecates (FutureWarning)
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, lora_config(tokenizer, **lora_kwargs))
 
 
 def sft_features(tokenizer, row: dict, max_length: int | None, decision_weight: float = 1.0) -> dict:

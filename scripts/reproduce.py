@@ -1,7 +1,7 @@
 """SFT -> evaluate -> DiaTool-DPO -> evaluate, in one command, plus the paper's ablations.
 
-    python scripts/reproduce.py --out results/reproduce                       # the README's table
-    python scripts/reproduce.py --out results/ablations --ablations full no_psi no_margin plain_multiturn
+    python scripts/reproduce.py --out runs/04_qlora --reuse                   # notebook 04's run (README's table)
+    python scripts/reproduce.py --out runs/04_qlora --reuse --ablations full no_psi no_margin plain_multiturn
     python scripts/reproduce.py --out runs/smoke --smoke                      # tiny model, seconds
 
 Writes into --out: results.md and results.json (accuracy per type, micro and macro averages,
