@@ -36,7 +36,7 @@ from .dialogues_io import read_jsonl
 from .evaluation import EvalReport, evaluate, rejudge
 from .models import load_model_and_tokenizer
 from .paths import DATA_DIR, REPO_ROOT
-from .sft import attach_lora, build_sft_dataset, sft_trainer
+from .sft import attach_lora, build_sft_dataset, quiet_peft_wrapping, sft_trainer
 from .templating import add_functionary_tokens
 from .trainer import DiaToolDPOConfig, DiaToolDPOTrainer
 
@@ -57,7 +57,7 @@ class Recipe:
     From the paper: SFT with a plain next-token loss on assistant tokens; DiaTool-DPO on all ten Table-1
     rows with the DiaTool-DPO loss alone (no NLL term), beta 0.5, gamma 0.5, margin 2.0.
     Scaled for a small model: LoRA r=16 on a 4-bit base instead of full fine-tuning, so learning rates of
-    1e-3 (SFT) and 5e-4 (DPO) instead of the paper's 1e-7 (a LoRA adapter starts at zero and needs far
+    1e-3 (SFT) and 1e-4 (DPO) instead of the paper's 1e-7 (a LoRA adapter starts at zero and needs far
     larger steps than a full model does); SFT_STEPS / DPO_STEPS so that notebook 04 finishes in about
     40 minutes on 2 cores; ``max_length`` 768, which holds every conversation in ``data/``.
 
@@ -257,7 +257,8 @@ def merge_adapter(base_name: str, adapter_dir: Path, out: Path) -> Path:
     """Base model (full precision) + LoRA adapter -> one plain checkpoint at ``out``."""
     base, tokenizer = load_model_and_tokenizer(base_name)
     add_functionary_tokens(tokenizer, base)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    with quiet_peft_wrapping():
+        merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -449,8 +450,9 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     # twins stay in file order (adjacent), so each batch holds whole twins
     saving = dict(save_strategy="steps", save_steps=checkpoint_every, save_only_model=True) if checkpoint_every else {}
     args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if twins else "random", **saving)
-    trainer = DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
-                                peft_config=peft_config, replay_dataset=replay_dataset(recipe, tokenizer, limit))
+    with quiet_peft_wrapping():  # the trainer wraps the model with peft_config
+        trainer = DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
+                                    peft_config=peft_config, replay_dataset=replay_dataset(recipe, tokenizer, limit))
     trainer.train()
     return _save_stage(folder, trainer, str(sft_dir), key, start)
 
