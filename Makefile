@@ -13,7 +13,7 @@ BIN        := $(VENV)/bin
 NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 ABLATIONS  ?= full no_psi no_margin plain_multiturn
 
-.PHONY: setup demo test lint reproduce data bench clean-cache
+.PHONY: setup demo test lint reproduce data clean-cache
 
 setup: $(VENV)/.installed
 
@@ -39,7 +39,7 @@ reproduce: setup
 	$(BIN)/python scripts/reproduce.py --out runs/04_qlora --reuse --ablations $(ABLATIONS)
 
 lint: setup
-	$(BIN)/ruff check diatool_utils tests scripts benchmarks
+	$(BIN)/ruff check diatool_utils tests scripts benchmarks experiments
 
 data: setup
 	$(BIN)/python scripts/make_data.py

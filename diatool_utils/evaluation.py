@@ -396,6 +396,18 @@ class EvalReport:
         return cls(results, saved.get("timing", {}), saved.get("skipped", []))
 
 
+# The paper's Table 2 (Llama-3-8B-Instruct, GPT-4 judge, FunctionChat-Bench Dialog; docs/method.md). The paper
+# reports no macro average.
+PAPER_TABLE_2 = {
+    "paper: SFT only": {"per_type": {"call": {"accuracy": 0.843}, "completion": {"accuracy": 0.957},
+                                     "slot": {"accuracy": 0.639}, "relevance": {"accuracy": 0.826}},
+                        "micro_avg": 0.844, "macro_avg": None},
+    "paper: SFT + DiaTool-DPO": {"per_type": {"call": {"accuracy": 0.857}, "completion": {"accuracy": 0.929},
+                                              "slot": {"accuracy": 0.917}, "relevance": {"accuracy": 0.913}},
+                                 "micro_avg": 0.905, "macro_avg": None},
+}
+
+
 def comparison_table(reports: dict[str, EvalReport | dict]) -> str:
     """The paper's layout: one row per model, accuracy per type, micro and macro averages."""
     lines = [
@@ -431,6 +443,57 @@ def behaviour_table(reports: dict[str, EvalReport]) -> str:
             cells = [f"**{n}**" if action == right[kind] else str(n) for action, n in counts.items()]
             lines.append(f"| {kind} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def verdict_changes(before: EvalReport, after: EvalReport) -> str:
+    """Turn by turn, which verdicts changed from ``before`` to ``after``: a markdown table of gained
+    (fail -> pass) and lost (pass -> fail) turns per type. Both reports must judge the same turns."""
+    pairs = _matched_results(before, after)
+    lines = ["| turn type | turns | gained | lost | net |", "|---|---:|---:|---:|---:|"]
+    for kind in OUTPUT_TYPES:
+        of_kind = [(b, a) for b, a in pairs if b.type == kind]
+        gained = sum(a.passed and not b.passed for b, a in of_kind)
+        lost = sum(b.passed and not a.passed for b, a in of_kind)
+        lines.append(f"| {kind} | {len(of_kind)} | {gained} | {lost} | {gained - lost:+d} |")
+    return "\n".join(lines)
+
+
+def changed_replies(before: EvalReport, after: EvalReport, kinds: Sequence[str] = OUTPUT_TYPES,
+                    limit: int = 3, width: int = 150) -> str:
+    """Up to ``limit`` turns whose verdict changed, one per turn type of ``kinds`` in turn, with the
+    user's last request and both replies (cut to ``width`` characters), for reading side by side."""
+    pairs = [(b, a) for b, a in _matched_results(before, after) if b.passed != a.passed]
+    shown, blocks = set(), []
+    for kind in [*kinds] * limit:
+        found = next(((b, a) for b, a in pairs if b.type == kind and id(b) not in shown), None)
+        if found is None or len(blocks) == limit:
+            continue
+        b, a = found
+        shown.add(id(b))
+        request = _last_user_text(b.prompt)
+        blocks.append(f"[{kind}] dialog {b.dialog_num}, turn {b.turn_num}: {request[:width]!r}\n"
+                      f"  before ({'pass' if b.passed else 'fail'}): {b.raw_reply[:width]!r}\n"
+                      f"  after  ({'pass' if a.passed else 'fail'}): {a.raw_reply[:width]!r}")
+    return "\n\n".join(blocks) if blocks else "no turn changed its verdict"
+
+
+def _matched_results(before: EvalReport, after: EvalReport) -> list[tuple[CaseResult, CaseResult]]:
+    def key(result):
+        return result.dialog_num, result.serial_num, result.turn_num
+
+    later = {key(r): r for r in after.results}
+    missing = [key(r) for r in before.results if key(r) not in later]
+    if missing or len(later) != len(before.results):
+        raise ValueError(f"the two reports judge different turns ({len(before.results)} and {len(after.results)}; "
+                         f"e.g. dialog/serial/turn {missing[:1]} only in the first): evaluate both on the same cases")
+    return [(r, later[key(r)]) for r in before.results]
+
+
+def _last_user_text(prompt: str) -> str:
+    """The text of the last user message in a rendered Functionary prompt."""
+    t = templating
+    marker = f"{t.FROM_TOKEN}user\n{t.RECIPIENT_TOKEN}all\n{t.CONTENT_TOKEN}"
+    return prompt.rpartition(marker)[2].split(t.FROM_TOKEN)[0].strip() if marker in prompt else ""
 
 
 def plot_accuracy(reports: EvalReport | dict[str, EvalReport | dict], ax=None, title: str | None = None):

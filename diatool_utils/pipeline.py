@@ -22,6 +22,7 @@ import hashlib
 import json
 import random
 import time
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -35,7 +36,7 @@ from .dialogues_io import read_jsonl
 from .evaluation import EvalReport, evaluate, rejudge
 from .models import load_model_and_tokenizer
 from .paths import DATA_DIR, REPO_ROOT
-from .sft import attach_lora, build_sft_dataset, sft_trainer
+from .sft import attach_lora, build_sft_dataset, quiet_peft_wrapping, sft_trainer
 from .templating import add_functionary_tokens
 from .trainer import DiaToolDPOConfig, DiaToolDPOTrainer
 
@@ -50,7 +51,19 @@ ABLATIONS = {
 
 @dataclass
 class Recipe:
-    """Every knob of the SFT -> DPO recipe, with the values the README's results used."""
+    """Every knob of the SFT -> DiaTool-DPO recipe. The defaults are the paper's method, sized for the
+    embedded 135M model on 2 CPU cores (``docs/method.md``, "The recipe this repository runs").
+
+    From the paper: SFT with a plain next-token loss on assistant tokens; DiaTool-DPO on all ten Table-1
+    rows with the DiaTool-DPO loss alone (no NLL term), beta 0.5, gamma 0.5, margin 2.0.
+    Scaled for a small model: LoRA r=16 on a 4-bit base instead of full fine-tuning, so learning rates of
+    1e-3 (SFT) and 1e-4 (DPO) instead of the paper's 1e-7 (a LoRA adapter starts at zero and needs far
+    larger steps than a full model does); SFT_STEPS / DPO_STEPS so that notebook 04 finishes in about
+    40 minutes on 2 cores; ``max_length`` 768, which holds every conversation in ``data/``.
+
+    The fields under "Extensions" are not part of the paper's method. They are off by default; each was
+    measured on the embedded model, and ``docs/experiments.md`` has what it did.
+    """
 
     model_name: str = "smollm2-135m"
     quantization: str | None = "4bit"  # QLoRA: NF4 base weights; None trains a full-precision base
@@ -60,43 +73,42 @@ class Recipe:
     seed: int = 0
     # SFT
     sft_data: str = str(DATA_DIR / "sft.jsonl")
-    sft_steps: int = 160
+    sft_steps: int = 64
     sft_batch_size: int = 4
     sft_learning_rate: float = 1e-3
-    # Loss weight of each assistant turn's first token, the call-or-text decision (sft module docstring). x20
-    # lifted the SFT model's slot-vs-call AUC from 0.64 to 0.75 (README, "Weighting the first token"); 1 = plain mean.
-    sft_decision_weight: float = 20.0
-    # Rounds of SFT: round k > 1 trains a fresh LoRA for sft_steps more steps on round k-1's merged model, with
-    # seed + k - 1 (other conversations first). 2 rounds made the first SFT model here that asks on slot turns
-    # (README, "More SFT").
-    sft_rounds: int = 1
     # DiaTool-DPO
     dpo_data: str = str(DATA_DIR / "dpo_pairs.jsonl")
-    dpo_steps: int = 40
+    dpo_steps: int = 24
     dpo_batch_size: int = 2
-    dpo_learning_rate: float = 5e-4
+    dpo_learning_rate: float = 1e-4
     beta: float = 0.5
     gamma: float = 0.5
-    margin: float = 0.5
-    nll_weight: float = 1.0  # NLL on the chosen trajectory's assistant tokens (0 = pure DPO)
-    # Weight of each turn's first token in the DPO per-turn log-ratio (trainer's decision_weight; 1 = the paper's)
-    dpo_decision_weight: float = 1.0
-    # Table-1 rows to train on (None: all ten). Rows 1-4 reward calling: over asking for values that were
-    # given, and over declining. The SFT model already calls on 67 of 70 call turns, and on 28 of 36 slot
-    # turns where it should ask; rows 5-10 teach the asking and declining it lacks (README, "Results").
-    dpo_rows: tuple[int, ...] | None = (5, 6, 7, 8, 9, 10)
-    # Replay: every DPO step also trains dpo_replay_batch_size SFT conversations (the SFT loss, with the SFT
-    # decision weight), times this weight, so the turns the pairs never show keep what SFT taught (trainer
-    # docstring). 0 = off. dpo_replay_data None replays recipe.sft_data.
-    dpo_replay_weight: float = 0.0
-    dpo_replay_batch_size: int = 2
-    dpo_replay_data: str | None = None
-    ablation: str = "full"
+    margin: float = 2.0
+    ablation: str = "full"  # the paper's Table-4 variants: ABLATIONS
     # evaluation
     eval_data: str = str(DATA_DIR / "eval_dialog.jsonl")
     eval_limit: int | None = None
     eval_batch_size: int = 16
     max_new_tokens: int = 64
+
+    # ---- Extensions: not the paper's method, off by default (docs/experiments.md has each one's runs)
+    # Extension. Loss weight of each assistant turn's first token in SFT (the call-or-text decision; sft module
+    # docstring); 1 = the plain mean. Measured: docs/experiments.md.
+    sft_decision_weight: float = 1.0
+    # Extension. Rounds of SFT: round k > 1 trains a fresh LoRA for sft_steps more steps on round k-1's merged
+    # model, with seed + k - 1.
+    sft_rounds: int = 1
+    # Extension. NLL on the chosen trajectory's assistant tokens, weighted (TRL's RPO term); 0 = pure DiaTool-DPO.
+    nll_weight: float = 0.0
+    # Extension. Weight of each turn's first token in the DPO per-turn log-ratio (trainer's decision_weight).
+    dpo_decision_weight: float = 1.0
+    # Extension. Table-1 rows to train DPO on; None = all ten (the paper). A row named twice weighs twice.
+    dpo_rows: tuple[int, ...] | None = None
+    # Extension. Replay: every DPO step also trains dpo_replay_batch_size SFT conversations (the SFT loss)
+    # times this weight (trainer docstring); 0 = off. dpo_replay_data None replays recipe.sft_data.
+    dpo_replay_weight: float = 0.0
+    dpo_replay_batch_size: int = 2
+    dpo_replay_data: str | None = None
 
     @property
     def replay_data(self) -> str:
@@ -245,7 +257,8 @@ def merge_adapter(base_name: str, adapter_dir: Path, out: Path) -> Path:
     """Base model (full precision) + LoRA adapter -> one plain checkpoint at ``out``."""
     base, tokenizer = load_model_and_tokenizer(base_name)
     add_functionary_tokens(tokenizer, base)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    with quiet_peft_wrapping():
+        merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -253,7 +266,10 @@ def merge_adapter(base_name: str, adapter_dir: Path, out: Path) -> Path:
 
 def _save_stage(folder: Path, trainer, base_name: str, key: dict, start: float) -> Stage:
     """Save the trained adapter, merge it into ``base_name`` and write the stage's record."""
-    trainer.model.save_pretrained(folder / "adapter")
+    with warnings.catch_warnings():
+        # PEFT saves the resized embedding matrix beside the adapter (the new Functionary rows), and says so
+        warnings.filterwarnings("ignore", message="Setting `save_embedding_layers` to `True`", category=UserWarning)
+        trainer.model.save_pretrained(folder / "adapter")
     merged = merge_adapter(base_name, folder / "adapter", folder / "merged")
     seconds = time.perf_counter() - start
     write_record(folder / "stage.json", key, history=trainer.state.log_history, seconds=seconds)
@@ -313,7 +329,7 @@ def dpo_config(recipe: Recipe, out: Path, **extra) -> DiaToolDPOConfig:
     # twice. A CPU has the memory and not the compute, so it stays off there.
     return DiaToolDPOConfig(
         **_training_arguments(out, recipe.dpo_steps, recipe.dpo_batch_size, recipe.dpo_learning_rate, recipe.seed,
-                              gradient_checkpointing=torch.cuda.is_available(), **extra),
+                              activation_checkpointing=torch.cuda.is_available(), **extra),
         beta=recipe.beta, gamma=recipe.gamma, margin=recipe.margin, max_length=recipe.max_length,
         decision_weight=recipe.dpo_decision_weight,
         replay_weight=recipe.dpo_replay_weight, replay_batch_size=recipe.dpo_replay_batch_size,
@@ -419,7 +435,7 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     """DiaTool-DPO with a fresh LoRA on the (4-bit) SFT model, merged at ``run_dir/dpo-<ablation>/merged``.
 
     ``checkpoint_every`` N also keeps the adapter after every N steps, at ``run_dir/dpo-<ablation>/checkpoint-<step>``
-    (the model alone, no optimizer state), to watch the model change along one run (``benchmarks/dpo_trajectory.py``).
+    (the model alone, no optimizer state), to watch the model change along one run (``experiments/dpo_trajectory.py``).
     """
     folder = Path(run_dir) / f"dpo-{recipe.ablation}"
     key = stage_key(recipe, "dpo", limit, upstream=_stage_digest(sft_dir) or str(sft_dir))
@@ -434,8 +450,9 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     # twins stay in file order (adjacent), so each batch holds whole twins
     saving = dict(save_strategy="steps", save_steps=checkpoint_every, save_only_model=True) if checkpoint_every else {}
     args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if twins else "random", **saving)
-    trainer = DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
-                                peft_config=peft_config, replay_dataset=replay_dataset(recipe, tokenizer, limit))
+    with quiet_peft_wrapping():  # the trainer wraps the model with peft_config
+        trainer = DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
+                                    peft_config=peft_config, replay_dataset=replay_dataset(recipe, tokenizer, limit))
     trainer.train()
     return _save_stage(folder, trainer, str(sft_dir), key, start)
 

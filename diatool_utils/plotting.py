@@ -1,6 +1,8 @@
-"""Figures for the pair notebook: the state diagram, trajectories, and the pair data set at a glance.
+"""Figures: the pair notebook's (the state diagram, trajectories, the pair data set at a glance), and the
+training and diagnostic curves that scripts/reproduce.py and experiments/dpo_trajectory.py save.
 
-Each function draws on a matplotlib ``Axes`` (a new figure when ``ax`` is None) and returns it.
+Each function draws on a matplotlib ``Axes`` (a new figure when ``ax`` is None) and returns it; the
+multi-panel ones take and return a sequence of Axes (``axes``).
 """
 
 from __future__ import annotations
@@ -132,3 +134,47 @@ def plot_length_histogram(lengths: dict[str, list[int]], ax=None, bins: int = 30
     ax.set_ylabel("conversations")
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_training_curves(histories: dict[str, list[dict]], axes=None):
+    """Trainer log histories against the step: the SFT loss (``histories["SFT"]``), then the loss and the
+    reward accuracy of every other entry (one DiaTool-DPO run each), on three panels."""
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    sft = [(h["step"], h["loss"]) for h in histories["SFT"] if "loss" in h]
+    axes[0].plot(*zip(*sft, strict=True), marker=".")
+    axes[0].set(title="SFT loss (assistant tokens)", xlabel="step")
+    for name, history in histories.items():
+        if name == "SFT":
+            continue
+        rows = [h for h in history if "rewards/margins" in h]
+        steps = [h["step"] for h in rows]
+        axes[1].plot(steps, [h["loss"] for h in rows], marker=".", label=name)
+        axes[2].plot(steps, [h["rewards/accuracies"] for h in rows], marker=".", label=name)
+    axes[1].set(title="DiaTool-DPO loss", xlabel="step")
+    axes[2].set(title="reward accuracy", xlabel="step", ylim=(-0.05, 1.05))
+    axes[2].legend()
+    return axes
+
+
+FIRST_ACTION_TURN_TYPES = ("call", "slot", "relevance")
+
+
+def plot_first_action_steps(steps: dict[int, dict], axes=None):
+    """The first-action diagnostic along a DPO run (``{step: first_action.first_action_stats(...)}``), on two
+    panels: mean P(text) per turn type, and the AUCs of slot and relevance turns against call turns."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    lean, rank = axes
+    xs = list(steps)
+    for kind in FIRST_ACTION_TURN_TYPES:
+        lean.plot(xs, [steps[x]["mean_p_text"][kind] for x in xs], marker="o", label=f"{kind} turns")
+    lean.axhline(0.5, color="grey", lw=0.8, ls="--")
+    lean.set(xlabel="DPO step", ylabel="mean P(text)", ylim=(0, 1), title="Where the model leans")
+    lean.legend()
+    for key, label in (("auc_slot_vs_call", "slot vs call"), ("auc_relevance_vs_call", "relevance vs call")):
+        rank.plot(xs, [steps[x][key] for x in xs], marker="o", label=label)
+    rank.axhline(0.5, color="grey", lw=0.8, ls="--")
+    rank.set(xlabel="DPO step", ylabel="AUC", ylim=(0.4, 1), title="How well it tells turns apart")
+    rank.legend()
+    return axes

@@ -20,7 +20,9 @@ Relevance columns hinge on; ``first_action`` measures it.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -78,7 +80,17 @@ def attach_lora(model: PreTrainedModel, tokenizer, **lora_kwargs) -> PeftModel:
     add_functionary_tokens(tokenizer, model)
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    return get_peft_model(model, lora_config(tokenizer, **lora_kwargs))
+    with quiet_peft_wrapping():
+        return get_peft_model(model, lora_config(tokenizer, **lora_kwargs))
+
+
+@contextmanager
+def quiet_peft_wrapping():
+    """PEFT 0.21.2 reads ``model.is_gradient_checkpointing`` when it wraps a model, which transformers 5.24
+    deprecates with a FutureWarning on every wrap; nothing a user can act on, so it is kept out of the output."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def sft_features(tokenizer, row: dict, max_length: int | None, decision_weight: float = 1.0) -> dict:

@@ -127,15 +127,19 @@ class DiaToolDPOConfig(DPOConfig):
         use_margin (`bool`, *optional*, defaults to `True`):
             Ablation switch. `False` sets the margin to 0. With T = 1 on both sides and no margin the loss is
             exactly TRL's sigmoid DPO loss.
+        > Extensions (not the paper's method; off by default, measured in `docs/experiments.md`)
+
         decision_weight (`float`, *optional*, defaults to `1.0`):
-            Weight of each assistant turn's first token (its recipient: `all` for text, a function name for a call)
+            Extension. Weight of each assistant turn's first token (its recipient: `all` for text, a function name for a call)
             in that turn's log-ratio: lr_t = w * lr(first token) + the rest (`loss.decision_token_weights`). 1 is
             the paper's loss. Applied alike to policy and reference; the logged `logps/*` are the weighted sums.
         replay_weight (`float`, *optional*, defaults to `0.0`):
-            Weight lambda of the replay term: every training step adds lambda times the assistant-only SFT loss of a
+            Extension. Weight lambda of the replay term: every training step adds lambda times the assistant-only SFT loss of a
             batch of `replay_batch_size` conversations from the trainer's `replay_dataset` (module docstring).
         replay_batch_size (`int`, *optional*, defaults to `2`):
             SFT conversations in each replay batch.
+        > Training mechanics (no effect on the loss)
+
         shared_prefix (`bool`, *optional*, defaults to `True`):
             Run the tokens a pair's two sequences share (tools, system text, the dialogue before the first differing
             token) once, through the policy and through the reference, and both continuations on its KV cache
@@ -152,7 +156,7 @@ class DiaToolDPOConfig(DPOConfig):
         beta (`float`, *optional*, defaults to `0.1`):
             Inverse temperature of the loss; the logged rewards are beta * R(tau). The reference run used 0.5.
         loss_type (`list[str]`, *optional*, defaults to `["sigmoid"]`):
-            `"sigmoid"` is the DiaTool-DPO loss above. Add `"sft"` for an NLL term on the chosen trajectory (mean
+            `"sigmoid"` is the DiaTool-DPO loss above (the paper's). Extension: add `"sft"` for an NLL term on the chosen trajectory (mean
             negative log-likelihood of its assistant tokens, as TRL's RPO recipe), weighted by `loss_weights`:
             `loss_type=["sigmoid", "sft"], loss_weights=[1.0, alpha]`. Other TRL loss types are not supported.
         max_length (`int` or `None`, *optional*, defaults to `1024`):
@@ -191,12 +195,12 @@ class DiaToolDPOConfig(DPOConfig):
     )
     decision_weight: float = field(
         default=1.0,
-        metadata={"help": "Weight of each assistant turn's first token (the call-or-text decision) in the turn's "
+        metadata={"help": "Extension. Weight of each assistant turn's first token (the call-or-text decision) in the turn's "
                           "log-ratio; 1 = every token alike (the paper's loss)."},
     )
     replay_weight: float = field(
         default=0.0,
-        metadata={"help": "Weight lambda of the replay term: the assistant-only SFT loss of a batch of SFT "
+        metadata={"help": "Extension. Weight lambda of the replay term: the assistant-only SFT loss of a batch of SFT "
                           "conversations (the trainer's replay_dataset), added at every training step. 0 = off."},
     )
     replay_batch_size: int = field(

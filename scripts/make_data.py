@@ -1,7 +1,7 @@
 """Regenerate the shipped data sets in data/ (byte for byte with the defaults).
 
     python scripts/make_data.py                      # data/sft.jsonl, dpo_pairs.jsonl, eval_dialog.jsonl, dpo_twins.jsonl
-    python scripts/make_data.py --out /tmp/d --sft 100 --pairs 200
+    python scripts/make_data.py --out runs/data_sample --sft 100 --pairs 200
 
 The SFT and pair sets use only training tools; the evaluation set uses only held-out tools
 (diatool_utils/synthetic_tools.py says which is which).

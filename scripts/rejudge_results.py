@@ -2,7 +2,7 @@
 
 A change to the judge (diatool_utils/judge.py) leaves the verdicts saved by earlier runs stale. This script
 re-scores each saved reply without a model (evaluation.rejudge), rewrites every cases file whose verdicts
-changed (with its .summary.json/.md), repacks tar.xz archives of cases files, and prints a Markdown table
+changed (with its .summary.json/.md) and prints a Markdown table
 of each changed file's accuracies before and after (or writes it with --table):
 
     python scripts/rejudge_results.py [--table results/rejudged.md] [--data data/eval_dialog.jsonl]
@@ -10,9 +10,6 @@ of each changed file's accuracies before and after (or writes it with --table):
 tests/test_results_files.py checks that every saved evaluation agrees with the current judge.
 """
 import argparse
-import io
-import tarfile
-import tempfile
 from pathlib import Path
 
 from diatool_utils.benchmark import load_dialog_benchmark
@@ -22,13 +19,13 @@ from diatool_utils.paths import REPO_ROOT
 
 
 def saved_evaluations(root: Path) -> list[Path]:
-    """Every cases file (JSONL with a raw_reply per line) and tar.xz archive of them under ``root``."""
+    """Every cases file (JSONL with a raw_reply per line) under ``root``."""
     files = []
     for path in sorted(root.rglob("*.jsonl")):
         with path.open(encoding="utf-8") as handle:
             if '"raw_reply"' in handle.readline():
                 files.append(path)
-    return files + sorted(root.rglob("*.tar.xz"))
+    return files
 
 
 def _cells(report: EvalReport) -> list[str]:
@@ -56,40 +53,6 @@ def rejudge_file(path: Path, cases, name: str) -> str | None:
     return _row(name, before, after)
 
 
-def extract_flat(path: Path, folder: Path) -> list[str]:
-    """Write the files of a tar archive of plain files into ``folder``; their names, in archive order.
-
-    Reads member by member (no ``extractall``): a member that is not a plain file, or whose name holds a
-    folder, is an error naming it.
-    """
-    names = []
-    with tarfile.open(path) as archive:
-        for member in archive.getmembers():
-            if not member.isfile() or Path(member.name).name != member.name:
-                raise ValueError(f"{path}: member {member.name!r} is not a plain file at the top of the archive")
-            (folder / member.name).write_bytes(archive.extractfile(member).read())
-            names.append(member.name)
-    return names
-
-
-def rejudge_archive(path: Path, cases, root: Path) -> list[str]:
-    """Rejudge each cases file inside a tar.xz and repack it (same names and order) if any changed."""
-    rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        names = extract_flat(path, Path(folder))
-        for name in names:
-            if name.endswith(".jsonl") and (row := rejudge_file(Path(folder) / name, cases,
-                                                                 f"{path.relative_to(root)}:{name}")):
-                rows.append(row)
-        if rows:
-            buffer = io.BytesIO()
-            with tarfile.open(fileobj=buffer, mode="w:xz") as archive:
-                for name in names:
-                    archive.add(Path(folder) / name, arcname=name, recursive=False)
-            path.write_bytes(buffer.getvalue())
-    return rows
-
-
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(REPO_ROOT / "results"))
@@ -100,9 +63,7 @@ def main(argv=None) -> str:
     rows, checked = [], 0
     for path in saved_evaluations(root):
         checked += 1
-        if path.suffix == ".xz":
-            rows += rejudge_archive(path, cases, root)
-        elif row := rejudge_file(path, cases, str(path.relative_to(root))):
+        if row := rejudge_file(path, cases, str(path.relative_to(root))):
             rows.append(row)
     header = "| saved evaluation | " + " | ".join(OUTPUT_TYPES) + " | micro avg |\n|---|" + "---:|" * 5
     table = "\n".join([header, *rows]) if rows else "No verdict or reason changed."

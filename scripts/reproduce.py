@@ -1,8 +1,8 @@
 """SFT -> evaluate -> DiaTool-DPO -> evaluate, in one command, plus the paper's ablations.
 
-    python scripts/reproduce.py --out results/reproduce                       # the README's table
-    python scripts/reproduce.py --out results/ablations --ablations full no_psi no_margin plain_multiturn
-    python scripts/reproduce.py --out /tmp/smoke --smoke                      # tiny model, seconds
+    python scripts/reproduce.py --out runs/04_qlora --reuse                   # notebook 04's run (README's table)
+    python scripts/reproduce.py --out runs/04_qlora --reuse --ablations full no_psi no_margin plain_multiturn
+    python scripts/reproduce.py --out runs/smoke --smoke                      # tiny model, seconds
 
 Writes into --out: results.md and results.json (accuracy per type, micro and macro averages,
 wall times; results.md also counts what the replies did on each kind of turn), accuracy.png,
@@ -31,6 +31,7 @@ from diatool_utils.pipeline import (  # noqa: E402
     train_dpo,
     train_sft,
 )
+from diatool_utils.plotting import plot_training_curves  # noqa: E402
 
 SMOKE = dict(model_name="tiny-random", sft_steps=2, dpo_steps=2, eval_limit=6, max_new_tokens=8, max_length=512)
 LABELS = {"full": "SFT + DiaTool-DPO", "no_psi": "w/o psi", "no_margin": "w/o margin",
@@ -55,26 +56,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def plot_curves(histories: dict, path: Path) -> None:
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    sft = [(h["step"], h["loss"]) for h in histories["SFT"] if "loss" in h]
-    axes[0].plot(*zip(*sft, strict=True), marker=".")
-    axes[0].set(title="SFT loss (assistant tokens)", xlabel="step")
-    for name, history in histories.items():
-        if name == "SFT":
-            continue
-        rows = [h for h in history if "rewards/margins" in h]
-        steps = [h["step"] for h in rows]
-        axes[1].plot(steps, [h["loss"] for h in rows], marker=".", label=name)
-        axes[2].plot(steps, [h["rewards/accuracies"] for h in rows], marker=".", label=name)
-    axes[1].set(title="DiaTool-DPO loss", xlabel="step")
-    axes[2].set(title="reward accuracy", xlabel="step", ylim=(-0.05, 1.05))
-    axes[2].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def write_results(out: Path, reports: dict, seconds: dict, histories: dict, recipe: Recipe, command: str,
                   pending: list[str]) -> dict:
     """results.md/.json and the plots, rewritten after every finished stage: an interrupted run (hours on a
@@ -90,9 +71,12 @@ def write_results(out: Path, reports: dict, seconds: dict, histories: dict, reci
     fig, ax = plt.subplots(figsize=(9, 4))
     plot_accuracy(reports, ax=ax)
     fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=120)
+    fig.savefig(out / "accuracy.png", dpi=90)
     plt.close(fig)
-    plot_curves(histories, out / "training_curves.png")
+    fig = plot_training_curves(histories)[0].figure
+    fig.tight_layout()
+    fig.savefig(out / "training_curves.png", dpi=90)
+    plt.close(fig)
     return results
 
 

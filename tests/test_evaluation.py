@@ -340,3 +340,36 @@ def test_command_line_rejudges_a_saved_file_in_place(scripted_report, tmp_path, 
     assert [r.passed for r in EvalReport.read(path).results] == [r.passed for r in scripted_report.results]
     assert "1 of 6 verdicts changed" in capsys.readouterr().out
     assert json.loads((tmp_path / "out" / "cases.summary.json").read_text())["summary"] == scripted_report.summary
+
+
+def _result(dialog, kind, passed, reply, request="Book a table."):
+    prompt = templating.render_conversation([{"role": "user", "content": request}], [], add_generation_prompt=True)
+    return evaluation.CaseResult(dialog_num=dialog, serial_num=1, turn_num=1, type=kind, prompt=prompt,
+                                 raw_reply=reply, parsed={}, finish="stop", passed=passed, reason="")
+
+
+def test_verdict_changes_counts_gained_and_lost_turns_per_type():
+    before = evaluation.EvalReport([_result(1, "slot", False, "a"), _result(2, "slot", False, "b"),
+                                    _result(3, "call", True, "c"), _result(4, "call", True, "d")])
+    after = evaluation.EvalReport([_result(4, "call", True, "d"), _result(3, "call", False, "x"),  # order differs
+                                   _result(2, "slot", True, "y"), _result(1, "slot", True, "z")])
+    table = evaluation.verdict_changes(before, after)
+    assert "| call | 2 | 0 | 1 | -1 |" in table and "| slot | 2 | 2 | 0 | +2 |" in table
+    assert "| relevance | 0 | 0 | 0 | +0 |" in table
+
+
+def test_changed_replies_shows_request_and_both_replies_of_changed_turns():
+    before = evaluation.EvalReport([_result(1, "slot", False, "calls_it", "Book a table for me."),
+                                    _result(2, "call", True, "same")])
+    after = evaluation.EvalReport([_result(1, "slot", True, "Which day?"), _result(2, "call", True, "same")])
+    shown = evaluation.changed_replies(before, after)
+    assert "[slot] dialog 1" in shown and "'Book a table for me.'" in shown
+    assert "before (fail): 'calls_it'" in shown and "after  (pass): 'Which day?'" in shown
+    assert "dialog 2" not in shown  # unchanged verdicts are not shown
+    assert evaluation.changed_replies(after, after) == "no turn changed its verdict"
+
+
+def test_verdict_changes_refuses_reports_of_different_turns():
+    with pytest.raises(ValueError, match="judge different turns"):
+        evaluation.verdict_changes(evaluation.EvalReport([_result(1, "slot", False, "a")]),
+                                   evaluation.EvalReport([_result(2, "slot", False, "a")]))

@@ -4,13 +4,14 @@ import re
 
 from diatool_utils.paths import REPO_ROOT
 
-FOLDERS = ("diatool_utils", "configs", "scripts", "docs")
-SUFFIXES = {".py", ".yaml", ".yml", ".md"}
+FOLDERS = ("diatool_utils", "configs", "scripts", "docs", "experiments", "benchmarks", "notebooks", "results")
+SUFFIXES = {".py", ".yaml", ".yml", ".md", ".ipynb"}
 PAGE = re.compile(r"docs/[\w./-]+\.md")
 SECTION = re.compile(r'(docs/[\w./-]+\.md),? "([^"\n]+)"')  # docs/method.md, "The loss"
 
 
 def cited_files():
+    yield REPO_ROOT / "README.md", (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     for folder in FOLDERS:
         for path in sorted((REPO_ROOT / folder).rglob("*")):
             if path.suffix in SUFFIXES and path.is_file():

@@ -154,7 +154,7 @@ def test_recipe_json_shows_repository_files_relative_to_its_root(tmp_path):
     shown = json.loads(Recipe(eval_data=str(tmp_path / "mine.jsonl")).to_json())
     assert shown["sft_data"] == "data/sft.jsonl" and shown["dpo_data"] == "data/dpo_pairs.jsonl"
     assert shown["eval_data"] == str(tmp_path / "mine.jsonl")  # outside the repository: kept whole
-    assert shown["dpo_rows"] == [5, 6, 7, 8, 9, 10]
+    assert shown["dpo_rows"] is None and json.loads(Recipe(dpo_rows=(5, 6)).to_json())["dpo_rows"] == [5, 6]
 
 
 def test_reproduce_flags_override_the_recipe_and_none_means_all_rows():

@@ -1,4 +1,4 @@
-"""The notebook's figures draw the library's numbers."""
+"""The figures draw the library's numbers: the pair notebook's, and the training and diagnostic curves."""
 
 import matplotlib
 
@@ -12,8 +12,10 @@ from diatool_utils.pairs import ROWS, average_turns  # noqa: E402
 from diatool_utils.plotting import (  # noqa: E402
     TRANSITIONS,
     draw_state_diagram,
+    plot_first_action_steps,
     plot_length_histogram,
     plot_pairs_per_row,
+    plot_training_curves,
     plot_trajectories,
     plot_turns_per_side,
 )
@@ -51,3 +53,23 @@ def test_trajectories_and_lengths_plot_one_line_or_histogram_per_group():
     assert [len(line.get_xdata()) for line in ax.lines] == [4, 2]
     ax = plot_length_histogram({"a": [1, 2, 3], "b": [4, 5]}, bins=3)
     assert len(ax.patches) == 6
+
+
+def test_training_curves_plot_the_sft_loss_and_each_dpo_runs_loss_and_accuracy():
+    histories = {"SFT": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}, {"train_runtime": 3.0}],
+                 "full": [{"step": 1, "loss": 0.7, "rewards/margins": 0.1, "rewards/accuracies": 0.5}],
+                 "no_psi": [{"step": 1, "loss": 0.6, "rewards/margins": 0.2, "rewards/accuracies": 1.0},
+                            {"step": 2, "loss": 0.5, "rewards/margins": 0.3, "rewards/accuracies": 1.0}]}
+    sft, loss, accuracy = plot_training_curves(histories)
+    assert list(sft.lines[0].get_ydata()) == [2.0, 1.5]
+    assert [list(line.get_ydata()) for line in loss.lines] == [[0.7], [0.6, 0.5]]
+    assert [line.get_label() for line in accuracy.lines] == ["full", "no_psi"]
+
+
+def test_first_action_steps_plot_the_lean_per_turn_type_and_both_aucs():
+    stats = {step: {"mean_p_text": {"call": 0.1 * step, "slot": 0.5, "relevance": 0.6, "completion": 0.9},
+                    "auc_slot_vs_call": 0.7, "auc_relevance_vs_call": 0.8} for step in (0, 2, 4)}
+    lean, rank = plot_first_action_steps(stats)
+    assert [line.get_label() for line in lean.lines[:3]] == ["call turns", "slot turns", "relevance turns"]
+    assert list(lean.lines[0].get_xdata()) == [0, 2, 4] and list(lean.lines[0].get_ydata()) == [0.0, 0.2, 0.4]
+    assert [list(line.get_ydata()) for line in rank.lines[:2]] == [[0.7] * 3, [0.8] * 3]

@@ -4,7 +4,6 @@ A change to diatool_utils/judge.py that flips a saved verdict fails here until
 `python scripts/rejudge_results.py` has judged the saved replies again (and the README's numbers follow).
 """
 import runpy
-import tarfile
 
 import pytest
 
@@ -22,17 +21,12 @@ def cases():
 
 
 def test_there_are_saved_evaluations_to_check():
-    assert len(SAVED) >= 30 and any(path.suffix == ".xz" for path in SAVED)
+    assert len(SAVED) >= 5  # notebook 04's run and the ablations
 
 
 @pytest.mark.parametrize("path", SAVED, ids=lambda path: str(path.relative_to(REPO_ROOT / "results")))
 def test_every_saved_verdict_is_the_current_judges(path, cases, tmp_path):
-    if path.suffix == ".xz":
-        files = [tmp_path / name for name in SCRIPT["extract_flat"](path, tmp_path) if name.endswith(".jsonl")]
-        assert files, f"{path.name} holds no cases file"
-    else:
-        files = [path]
-    for file in files:
+    for file in [path]:
         saved = EvalReport.read(file)
         again = rejudge(saved, cases)
         stale = [(r.dialog_num, r.serial_num, r.type, r.raw_reply[:60]) for r, a in zip(saved.results, again.results, strict=True)
@@ -91,12 +85,3 @@ def test_results_table_counts_turns_gained_and_lost_against_a_model(tmp_path):
     with pytest.raises(SystemExit):
         table([f"A={first}", "--against", "C"])
 
-
-def test_an_archive_member_outside_the_top_folder_is_refused(tmp_path):
-    archive_path = tmp_path / "evals.tar.xz"
-    (tmp_path / "a.jsonl").write_text("{}\n", encoding="utf-8")
-    with tarfile.open(archive_path, "w:xz") as archive:
-        archive.add(tmp_path / "a.jsonl", arcname="../a.jsonl")
-    (tmp_path / "out").mkdir()
-    with pytest.raises(ValueError, match="member '../a.jsonl' is not a plain file at the top"):
-        SCRIPT["extract_flat"](archive_path, tmp_path / "out")

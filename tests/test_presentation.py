@@ -1,0 +1,81 @@
+"""What a reader meets: the README's numbers come from the committed results, the pages stay short, the
+figures small, and nothing a user reads speaks of how the project was built or of the machine that ran it."""
+
+import base64
+import json
+import re
+
+import pytest
+
+from diatool_utils.evaluation import PAPER_TABLE_2
+from diatool_utils.judge import OUTPUT_TYPES
+from diatool_utils.paths import REPO_ROOT
+
+README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+RUN = REPO_ROOT / "results" / "04_qlora_cpu"
+USER_FACING = [REPO_ROOT / "README.md", REPO_ROOT / "data" / "README.md",
+               *sorted((REPO_ROOT / "docs").rglob("*.md")), *sorted((REPO_ROOT / "results").rglob("*.md")),
+               *[path for folder in ("benchmarks", "experiments", "notebooks", "diatool_utils", "configs", "scripts")
+                 for path in sorted((REPO_ROOT / folder).rglob("*"))
+                 if path.is_file() and path.suffix in {".md", ".py", ".ipynb", ".sh", ".yaml", ".sbatch"}]]
+BUILD_WORDS = re.compile(r"\b(stop [0-9]+|acceptance|lent|device time|heavy\.lock|issue [0-9]+|REFERENCE\.md)\b",
+                         re.IGNORECASE)
+MACHINE_PATH = re.compile(r"(?<![\w.])/(work|home|tmp|root|opt|mnt)/[\w.-]+")
+
+
+def headline_rows() -> dict[str, list[float]]:
+    """The README's results table: model -> call, completion, slot, relevance, micro avg."""
+    section = README.split("## Results", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and re.fullmatch(r"[01]\.\d{3}", cells[1]):
+            rows[cells[0]] = [float(cell) for cell in cells[1:]]
+    return rows
+
+
+def test_readme_headline_numbers_are_those_of_the_committed_run():
+    results = json.loads((RUN / "results.json").read_text(encoding="utf-8"))
+    rows = headline_rows()
+    for model, summary in results["summaries"].items():
+        expected = [round(summary["per_type"][kind]["accuracy"], 3) for kind in OUTPUT_TYPES]
+        assert rows[f"this repository: {model}"] == [*expected, round(summary["micro_avg"], 3)], model
+    for model, summary in PAPER_TABLE_2.items():
+        name = model.replace("paper: ", "paper: Llama-3-8B-Instruct, ")
+        assert rows[name] == [*(summary["per_type"][k]["accuracy"] for k in OUTPUT_TYPES), summary["micro_avg"]]
+    assert len(rows) == 2 + len(results["summaries"])
+
+
+def test_readme_headline_run_is_notebook_04_at_the_recipe_defaults():
+    from diatool_utils.pipeline import Recipe
+
+    saved = json.loads((RUN / "recipe.json").read_text(encoding="utf-8"))
+    assert saved == json.loads(Recipe().to_json())
+
+
+@pytest.mark.parametrize("page, limit", [("README.md", 300), ("docs/experiments.md", 300)])
+def test_pages_stay_short(page, limit):
+    assert len((REPO_ROOT / page).read_text(encoding="utf-8").splitlines()) <= limit
+
+
+def test_results_hold_only_what_the_readme_and_notebooks_show():
+    files = [path for path in (REPO_ROOT / "results").rglob("*") if path.is_file()]
+    assert len(files) <= 40
+    assert not [path for path in files if path.suffix in {".py", ".sh", ".ipynb"}]
+
+
+def test_figures_are_at_most_100_kb():
+    pngs = {str(path.relative_to(REPO_ROOT)): path.stat().st_size for path in REPO_ROOT.glob("results/**/*.png")}
+    for notebook in sorted((REPO_ROOT / "notebooks").glob("*.ipynb")):
+        for number, cell in enumerate(json.loads(notebook.read_text(encoding="utf-8"))["cells"]):
+            for output in cell.get("outputs", []):
+                if "image/png" in output.get("data", {}):
+                    pngs[f"{notebook.name} cell {number}"] = len(base64.b64decode(output["data"]["image/png"]))
+    assert pngs and not {name: size for name, size in pngs.items() if size > 100_000}
+
+
+@pytest.mark.parametrize("path", USER_FACING, ids=lambda path: str(path.relative_to(REPO_ROOT)))
+def test_nothing_a_user_reads_speaks_of_the_build_or_a_machine_path(path):
+    text = path.read_text(encoding="utf-8")
+    assert not BUILD_WORDS.findall(text)
+    assert not MACHINE_PATH.findall(text)
