@@ -197,12 +197,14 @@ def load_model_and_tokenizer(
 
 
 def tiny_model_and_tokenizer(
-    seed: int = 0, hidden_size: int = TINY_HIDDEN_SIZE, num_layers: int = 2
+    seed: int = 0, hidden_size: int = TINY_HIDDEN_SIZE, num_layers: int = 2, tie_word_embeddings: bool = True
 ) -> tuple[LlamaForCausalLM, PreTrainedTokenizerBase]:
     """A randomly initialised Llama of ~3.2M parameters (all but 82k in the embedding) with the embedded model's tokenizer.
 
     For tests and smoke runs: same tokenizer and architecture family as the default, so every
     code path (templating, masking, the trainer, generation) runs, just in seconds.
+    ``tie_word_embeddings=False`` gives it an output layer of its own (~3.2M more parameters), like
+    Qwen2.5-Coder's or Llama-3's.
     """
     # The tiny checkpoint, once saved, carries the same tokenizer: read it from there when the
     # embedded model is absent (a GPU box that was sent only the tiny checkpoint).
@@ -216,7 +218,7 @@ def tiny_model_and_tokenizer(
         num_attention_heads=2,
         num_key_value_heads=2,
         max_position_embeddings=4096,
-        tie_word_embeddings=True,
+        tie_word_embeddings=tie_word_embeddings,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
