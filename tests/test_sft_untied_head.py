@@ -4,13 +4,15 @@
 stay equal unless those rows train: the model then never prefers ``<|content|>`` or ``<|stop|>``.
 """
 
+import warnings
+
 import pytest
 import torch
 from test_sft import ROW, TOOLS
 from transformers import TrainingArguments
 
 from diatool_utils.evaluation import generate_replies
-from diatool_utils.models import tiny_model_and_tokenizer
+from diatool_utils.models import load_model_and_tokenizer, tiny_model_and_tokenizer
 from diatool_utils.sft import TOKEN_ROWS, attach_lora, lora_config, sft_trainer
 from diatool_utils.templating import (
     CONTENT_TOKEN,
@@ -57,11 +59,21 @@ def head_rows(model, tokenizer) -> torch.Tensor:
     return model.get_output_embeddings().weight[ids].detach().clone()
 
 
-def sft(tmp_path, train_output_rows: bool):
+@pytest.fixture(scope="module")
+def base_folder(tmp_path_factory):
+    """The untied tiny model saved as a checkpoint: SFT and the merge load it by path, as the pipeline does."""
+    folder = tmp_path_factory.mktemp("base")
     model, tokenizer = untied_tiny_model()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def sft(base_folder, out, train_output_rows: bool):
+    model, tokenizer = load_model_and_tokenizer(str(base_folder))
     model = attach_lora(model, tokenizer, r=4, alpha=8, dropout=0.0, train_output_rows=train_output_rows)
     before = head_rows(model, tokenizer)
-    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=3, max_steps=STEPS,
+    args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=3, max_steps=STEPS,
                              learning_rate=LEARNING_RATE, logging_steps=10, report_to=[], save_strategy="no",
                              use_cpu=True, seed=0, disable_tqdm=True)
     trainer = sft_trainer(model, tokenizer, ROWS, args, max_length=None)
@@ -70,13 +82,13 @@ def sft(tmp_path, train_output_rows: bool):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return sft(tmp_path_factory.mktemp("sft"), train_output_rows=True)
+def trained(base_folder, tmp_path_factory):
+    return sft(base_folder, tmp_path_factory.mktemp("sft"), train_output_rows=True)
 
 
 @pytest.fixture(scope="module")
-def trained_old_way(tmp_path_factory):
-    return sft(tmp_path_factory.mktemp("sft-old"), train_output_rows=False)
+def trained_old_way(base_folder, tmp_path_factory):
+    return sft(base_folder, tmp_path_factory.mktemp("sft-old"), train_output_rows=False)
 
 
 def markers_where_they_belong(text: str, finish: str) -> bool:
@@ -144,17 +156,24 @@ def test_the_old_config_left_the_head_rows_equal_and_the_markers_unwritten(train
     assert not any(markers_where_they_belong(reply.text, reply.finish) for reply in replies)
 
 
-def test_the_merged_checkpoint_keeps_the_trained_head_rows(trained, tmp_path):
-    """pipeline.merge_adapter (base + adapter -> one checkpoint, what DPO loads) bakes the rows into lm_head."""
-    from diatool_utils.models import load_model_and_tokenizer
+def test_the_merged_checkpoint_keeps_the_trained_head_rows(trained, base_folder, tmp_path):
+    """pipeline.merge_adapter (base + adapter -> one checkpoint, what DPO loads) bakes the rows into lm_head.
+
+    The base was resized for the markers, so PEFT also saves the whole embedding and output matrices beside
+    the adapter (the pipeline's case); the trained rows must still win at the merge.
+    """
+    from safetensors import safe_open
+
     from diatool_utils.pipeline import merge_adapter
 
     model, tokenizer, _ = trained
-    base, base_tokenizer = untied_tiny_model()  # the same seed: the weights the adapter was trained on
-    base.save_pretrained(tmp_path / "base")
-    base_tokenizer.save_pretrained(tmp_path / "base")
-    model.save_pretrained(tmp_path / "adapter")
-    merge_adapter(str(tmp_path / "base"), tmp_path / "adapter", tmp_path / "merged")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Setting `save_embedding_layers` to `True`", category=UserWarning)
+        model.save_pretrained(tmp_path / "adapter")
+    with safe_open(tmp_path / "adapter" / "adapter_model.safetensors", "pt") as saved:
+        assert any(key.endswith("lm_head.token_adapter.base_layer.weight") for key in saved.keys())  # the whole matrix too
+        assert any("lm_head.token_adapter.trainable_tokens_delta" in key for key in saved.keys())
+    merge_adapter(str(base_folder), tmp_path / "adapter", tmp_path / "merged")
 
     merged, merged_tokenizer = load_model_and_tokenizer(str(tmp_path / "merged"))
     assert type(merged.get_output_embeddings()).__name__ == "Linear"  # plain weights: TRL's fused head reads them
