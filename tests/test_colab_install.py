@@ -107,11 +107,11 @@ exec(TransformerManager().transform_cell(cell), {"get_ipython": lambda: shell})
 del sys.modules["google.colab"]  # libraries that look for Colab (accelerate) would fail on this stand-in
 
 import diatool_utils
-from diatool_utils.models import EMBEDDED_GGUF_FILE, _embedded_gguf_dir
+from diatool_utils.models import SMOLLM2, _locate_parts
 from diatool_utils.paths import REPO_ROOT
 
 print(json.dumps({"diatool_utils": diatool_utils.__file__, "repo_root": str(REPO_ROOT), "cwd": os.getcwd(),
-                  "gguf": str(_embedded_gguf_dir() / EMBEDDED_GGUF_FILE), "pip": pip_commands}))
+                  "gguf": str(_locate_parts(SMOLLM2)[0]), "pip": pip_commands}))
 """
 
 

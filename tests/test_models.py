@@ -48,7 +48,11 @@ def test_embedded_checkpoint_is_plain_safetensors_without_gguf_config():
 
 def test_missing_package_error_names_the_install_command(monkeypatch, tmp_path):
     monkeypatch.setenv(models.CACHE_ENV, str(tmp_path))  # nothing cached here
-    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+
+    def not_installed(name):
+        raise models.importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(models.importlib.metadata, "distribution", not_installed)
     with pytest.raises(EmbeddedModelMissing) as error:
         load_model_and_tokenizer()
     assert EMBEDDED_INSTALL_COMMAND in str(error.value)
