@@ -448,7 +448,7 @@ def behaviour_table(reports: dict[str, EvalReport]) -> str:
 def verdict_changes(before: EvalReport, after: EvalReport) -> str:
     """Turn by turn, which verdicts changed from ``before`` to ``after``: a markdown table of gained
     (fail -> pass) and lost (pass -> fail) turns per type. Both reports must judge the same turns."""
-    pairs = _matched_results(before, after)
+    pairs = matched_results(before, after)
     lines = ["| turn type | turns | gained | lost | net |", "|---|---:|---:|---:|---:|"]
     for kind in OUTPUT_TYPES:
         of_kind = [(b, a) for b, a in pairs if b.type == kind]
@@ -462,7 +462,7 @@ def changed_replies(before: EvalReport, after: EvalReport, kinds: Sequence[str] 
                     limit: int = 3, width: int = 150) -> str:
     """Up to ``limit`` turns whose verdict changed, one per turn type of ``kinds`` in turn, with the
     user's last request and both replies (cut to ``width`` characters), for reading side by side."""
-    pairs = [(b, a) for b, a in _matched_results(before, after) if b.passed != a.passed]
+    pairs = [(b, a) for b, a in matched_results(before, after) if b.passed != a.passed]
     shown, blocks = set(), []
     for kind in [*kinds] * limit:
         found = next(((b, a) for b, a in pairs if b.type == kind and id(b) not in shown), None)
@@ -477,7 +477,10 @@ def changed_replies(before: EvalReport, after: EvalReport, kinds: Sequence[str] 
     return "\n\n".join(blocks) if blocks else "no turn changed its verdict"
 
 
-def _matched_results(before: EvalReport, after: EvalReport) -> list[tuple[CaseResult, CaseResult]]:
+def matched_results(before: EvalReport, after: EvalReport) -> list[tuple[CaseResult, CaseResult]]:
+    """The results of the same benchmark turns in two reports, paired in ``before``'s order; reports of
+    different turns are an error."""
+
     def key(result):
         return result.dialog_num, result.serial_num, result.turn_num
 

@@ -10,27 +10,21 @@ scripts/rejudge_results.py brings saved files under results/ in line with the cu
 import argparse
 from pathlib import Path
 
-from diatool_utils.evaluation import EvalReport, behaviour_table, comparison_table
+from diatool_utils.evaluation import EvalReport, behaviour_table, comparison_table, matched_results
 from diatool_utils.judge import OUTPUT_TYPES
 
 
 def gained_and_lost(reports: dict[str, EvalReport], against: str) -> str:
     """Per turn type, '+gained / -lost' turns of every model against the model labelled ``against``."""
-    def verdicts(report):
-        return {(r.dialog_num, r.serial_num, r.turn_num): (r.type, r.passed) for r in report.results}
-
-    base = verdicts(reports[against])
     lines = [f"Turns gained / lost against {against}:", "", "| model | " + " | ".join(OUTPUT_TYPES) + " |",
              "|---|" + "---:|" * len(OUTPUT_TYPES)]
     for label, report in reports.items():
         if label == against:
             continue
-        mine = verdicts(report)
-        if set(mine) != set(base):
-            raise ValueError(f"{label!r} and {against!r} were judged on different turns")
+        pairs = matched_results(reports[against], report)
         cells = []
         for kind in OUTPUT_TYPES:
-            changes = [(passed, base[key][1]) for key, (type_, passed) in mine.items() if type_ == kind]
+            changes = [(mine.passed, base.passed) for base, mine in pairs if base.type == kind]
             cells.append(f"+{sum(p and not b for p, b in changes)} / -{sum(b and not p for p, b in changes)}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
