@@ -22,7 +22,6 @@ import hashlib
 import json
 import random
 import time
-import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -264,12 +263,20 @@ def merge_adapter(base_name: str, adapter_dir: Path, out: Path) -> Path:
     return out
 
 
+def save_adapter(model, folder: Path) -> None:
+    """Save a LoRA adapter and the trained rows of the Functionary tokens, without the embedding matrices.
+
+    PEFT would also store the whole (resized) input and output matrices beside the adapter: 1.1 GB for
+    Qwen2.5-Coder-0.5B's untied 151,936-row head. They are not needed: ``merge_adapter`` rebuilds them the
+    way training started (``add_functionary_tokens`` on the base is deterministic), and the trained rows
+    travel as PEFT's ``trainable_tokens_delta``.
+    """
+    model.save_pretrained(folder, save_embedding_layers=False)
+
+
 def _save_stage(folder: Path, trainer, base_name: str, key: dict, start: float) -> Stage:
     """Save the trained adapter, merge it into ``base_name`` and write the stage's record."""
-    with warnings.catch_warnings():
-        # PEFT saves the resized embedding matrix beside the adapter (the new Functionary rows), and says so
-        warnings.filterwarnings("ignore", message="Setting `save_embedding_layers` to `True`", category=UserWarning)
-        trainer.model.save_pretrained(folder / "adapter")
+    save_adapter(trainer.model, folder / "adapter")
     merged = merge_adapter(base_name, folder / "adapter", folder / "merged")
     seconds = time.perf_counter() - start
     write_record(folder / "stage.json", key, history=trainer.state.log_history, seconds=seconds)

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -288,15 +289,31 @@ def _refuse_partitioned(model) -> None:
 
 def _check_lm_head(model) -> None:
     # TRL 1.16's fused LM head reads lm_head.weight and lm_head.bias directly; PEFT's trainable-token wrapper
-    # (what trainable_token_indices puts on a tied lm_head) has no .bias, so the first step would crash.
+    # (what trainable_token_indices puts on lm_head: a tied head follows the input rows, an untied one is
+    # named by sft.lora_config) has no .bias, so the first step would crash.
     head = model.get_output_embeddings()
     if type(head).__name__ == "TrainableTokensWrapper":
         raise ValueError(
-            "the model's lm_head is wrapped by PEFT trainable tokens (LoraConfig(trainable_token_indices=...) on a "
-            "model with tied embeddings). TRL 1.16's DPO computes log-probs from lm_head.weight directly and can't "
+            "the model's lm_head is wrapped by PEFT trainable tokens (LoraConfig(trainable_token_indices=...) that "
+            "reaches the output layer: a head tied to the input embeddings, or an untied head named in it, as "
+            "sft.lora_config does for SFT). TRL 1.16's DPO computes log-probs from lm_head.weight directly and can't "
             "train through that wrapper. For DPO, merge the SFT adapter into the model (merge_and_unload) and use a "
             "LoRA config without trainable_token_indices."
         )
+
+
+def _warn_if_markers_untrained(tokenizer, model) -> None:
+    """With a LoRA adapter the output rows of the markers can't change: if they are still one shared row
+    (added just now, as ``add_functionary_tokens`` starts them), <|content|> and <|stop|> tie forever."""
+    head = model.get_output_embeddings()
+    if head is None or zero3_partitioned([head.weight]):
+        return
+    rows = head.weight[tokenizer.convert_tokens_to_ids(FUNCTIONARY_SPECIAL_TOKENS)]
+    if bool((rows == rows[0]).all()):
+        warnings.warn(
+            "the output rows of the Functionary tokens are all equal (new, never trained), and a LoRA adapter can't "
+            "train them, so the model can never prefer <|content|> or <|stop|>. Run SFT first (sft.attach_lora trains "
+            "those rows; the pipeline's SFT stage does it) and train DPO on the merged SFT model.", stacklevel=3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,6 +375,8 @@ class DiaToolDPOTrainer(DPOTrainer):
         _ensure_functionary_tokens(tokenizer, model, "model")
         if is_peft_model(model):
             _check_lm_head(model)
+        elif peft_config is not None:
+            _warn_if_markers_untrained(tokenizer, model)
 
         self._copied_ref_model = False
         if ref_model is not None:

@@ -5,6 +5,7 @@ import torch
 from transformers import TrainingArguments
 
 from diatool_utils.masking import tokenize_conversation
+from diatool_utils.models import tiny_model_and_tokenizer
 from diatool_utils.sft import (
     IGNORE_INDEX,
     AssistantOnlyCollator,
@@ -112,6 +113,26 @@ def test_token_rows_get_their_own_learning_rate(tiny_model, tiny_tokenizer):
     assert len(rows_group) == 1 and [p.shape for p in rows_group[0]["params"]] == [torch.Size([4, width])]
     n_trainable = sum(1 for p in model.parameters() if p.requires_grad)
     assert sum(len(g["params"]) for g in optimizer.param_groups) == n_trainable
+
+
+def test_the_token_rows_step_follows_each_matrix_scale(tmp_path):
+    """50 x lr at SmolLM2-135M's embedding scale; an 8x smaller matrix (Qwen2.5-Coder-0.5B's) gets an 8x smaller
+    step, and an untied output layer gets the step of its own scale."""
+    from diatool_utils.sft import SMOLLM2_EMBEDDING_RMS, default_token_learning_rate
+
+    model, tokenizer = tiny_model_and_tokenizer(tie_word_embeddings=False)
+    with torch.no_grad():
+        for layer, scale in ((model.get_input_embeddings(), 1.0), (model.get_output_embeddings(), 1 / 8)):
+            layer.weight.normal_().mul_(scale * SMOLLM2_EMBEDDING_RMS / layer.weight.pow(2).mean().sqrt())
+    assert default_token_learning_rate(model.get_input_embeddings().weight, 1e-3) == pytest.approx(5e-2, rel=1e-4)
+    assert default_token_learning_rate(model.get_output_embeddings().weight, 1e-3) == pytest.approx(5e-2 / 8, rel=1e-4)
+    model = attach_lora(model, tokenizer, r=4, alpha=8, dropout=0.0)
+    trainer = sft_trainer(model, tokenizer, [ROW], _args(tmp_path, 1, 1e-3), max_length=None)
+    groups = trainer.optimizer.param_groups
+    assert len(groups) == 3 and groups[0]["lr"] == 1e-3  # LoRA, then the input rows, then the output rows
+    # the four new rows are mean rows, which barely change a matrix's RMS
+    assert [g["lr"] for g in groups[1:]] == [pytest.approx(5e-2, rel=1e-2), pytest.approx(5e-2 / 8, rel=1e-2)]
+    assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in model.parameters())
 
 
 def test_assistant_only_logits_give_the_full_causal_lm_loss_and_gradients(tiny_model, tiny_tokenizer, tmp_path):

@@ -4,6 +4,7 @@ import copy
 import importlib
 import math
 import sys
+import warnings
 
 import pytest
 import torch
@@ -342,6 +343,25 @@ def test_trainable_token_lora_on_a_tied_head_is_refused_with_advice(functionary_
                       task_type="CAUSAL_LM")
     with pytest.raises(ValueError, match="merge_and_unload"):
         DiaToolDPOTrainer(model, args=make_args(tmp_path), train_dataset=single_turn_pairs(),
+                          processing_class=tokenizer, peft_config=lora)
+
+
+def test_lora_on_markers_never_trained_warns_and_trained_markers_do_not(functionary_model, tmp_path):
+    """A LoRA adapter can't move the markers' output rows: DPO straight on a base model would tie them forever."""
+    from peft import LoraConfig
+
+    model, tokenizer = functionary_model
+    lora = LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM")
+    with pytest.warns(UserWarning, match="Run SFT first"):
+        DiaToolDPOTrainer(copy.deepcopy(model), args=make_args(tmp_path), train_dataset=single_turn_pairs(),
+                          processing_class=tokenizer, peft_config=lora)
+    trained = copy.deepcopy(model)
+    with torch.no_grad():  # what SFT leaves: four rows of their own
+        ids = tokenizer.convert_tokens_to_ids(["<|from|>", "<|recipient|>", "<|content|>", "<|stop|>"])
+        trained.get_output_embeddings().weight[ids] += torch.randn(4, trained.config.hidden_size) * 0.01
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*output rows of the Functionary tokens.*")
+        DiaToolDPOTrainer(trained, args=make_args(tmp_path), train_dataset=single_turn_pairs(),
                           processing_class=tokenizer, peft_config=lora)
 
 
