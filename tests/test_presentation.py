@@ -12,6 +12,7 @@ from diatool_utils.paths import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 RUN = REPO_ROOT / "results" / "04_qlora_cpu"
+QWEN_RUN = REPO_ROOT / "results" / "04_qwen_cpu"  # the same recipe on Qwen2.5-Coder-0.5B-Instruct
 USER_FACING = [REPO_ROOT / "README.md", REPO_ROOT / "data" / "README.md",
                *sorted((REPO_ROOT / "docs").rglob("*.md")), *sorted((REPO_ROOT / "results").rglob("*.md")),
                *[path for folder in ("benchmarks", "experiments", "notebooks", "diatool_utils", "configs", "scripts")
@@ -22,8 +23,8 @@ BUILD_WORDS = re.compile(r"\b(stop [0-9]+|acceptance|lent|device time|heavy\.loc
 MACHINE_PATH = re.compile(r"(?<![\w.])/(work|home|tmp|root|opt|mnt)/[\w.-]+")
 
 
-def headline_rows() -> dict[str, list[float]]:
-    """The README's results table: model -> call, completion, slot, relevance, micro avg."""
+def result_rows() -> dict[str, list[float]]:
+    """The README's results tables: model -> call, completion, slot, relevance, micro avg."""
     section = README.split("## Results", 1)[1].split("\n## ", 1)[0]
     rows = {}
     for line in section.splitlines():
@@ -33,16 +34,20 @@ def headline_rows() -> dict[str, list[float]]:
     return rows
 
 
-def test_readme_headline_numbers_are_those_of_the_committed_run():
-    results = json.loads((RUN / "results.json").read_text(encoding="utf-8"))
-    rows = headline_rows()
-    for model, summary in results["summaries"].items():
-        expected = [round(summary["per_type"][kind]["accuracy"], 3) for kind in OUTPUT_TYPES]
-        assert rows[f"this repository: {model}"] == [*expected, round(summary["micro_avg"], 3)], model
+def test_readme_result_numbers_are_those_of_the_committed_runs():
+    rows = result_rows()
+    runs = {"this repository: ": RUN, "Qwen ": QWEN_RUN}
+    for prefix, run in runs.items():
+        results = json.loads((run / "results.json").read_text(encoding="utf-8"))
+        for model, summary in results["summaries"].items():
+            expected = [round(summary["per_type"][kind]["accuracy"], 3) for kind in OUTPUT_TYPES]
+            assert rows[f"{prefix}{model}"] == [*expected, round(summary["micro_avg"], 3)], model
+        assert len([row for row in rows if row.startswith(prefix)]) == len(results["summaries"])
     for model, summary in PAPER_TABLE_2.items():
         name = model.replace("paper: ", "paper: Llama-3-8B-Instruct, ")
         assert rows[name] == [*(summary["per_type"][k]["accuracy"] for k in OUTPUT_TYPES), summary["micro_avg"]]
-    assert len(rows) == 2 + len(results["summaries"])
+    assert len(rows) == len(PAPER_TABLE_2) + sum(
+        len(json.loads((run / "results.json").read_text(encoding="utf-8"))["summaries"]) for run in runs.values())
 
 
 def test_readme_headline_run_is_notebook_04_at_the_recipe_defaults():
@@ -50,6 +55,8 @@ def test_readme_headline_run_is_notebook_04_at_the_recipe_defaults():
 
     saved = json.loads((RUN / "recipe.json").read_text(encoding="utf-8"))
     assert saved == json.loads(Recipe().to_json())
+    qwen = json.loads((QWEN_RUN / "recipe.json").read_text(encoding="utf-8"))
+    assert qwen == json.loads(Recipe(model_name="qwen2.5-coder-0.5b").to_json())
 
 
 @pytest.mark.parametrize("page, limit", [("README.md", 300), ("docs/experiments.md", 300)])
@@ -59,7 +66,7 @@ def test_pages_stay_short(page, limit):
 
 def test_results_hold_only_what_the_readme_and_notebooks_show():
     files = [path for path in (REPO_ROOT / "results").rglob("*") if path.is_file()]
-    assert len(files) <= 40
+    assert len(files) <= 45
     assert not [path for path in files if path.suffix in {".py", ".sh", ".ipynb"}]
 
 
