@@ -61,7 +61,8 @@ def write_results(out: Path, reports: dict, seconds: dict, histories: dict, reci
     """results.md/.json and the plots, rewritten after every finished stage: an interrupted run (hours on a
     CPU) keeps the variants it finished, and says which it has not reached."""
     not_yet = f"\nNot run yet (the run stopped or is still going): {', '.join(pending)}\n" if pending else ""
-    timing = "\n".join(f"| {name} | {s / 60:.1f} min |" for name, s in seconds.items())
+    timing = "\n".join(f"| {name} | {'not recorded' if s is None else f'{s / 60:.1f} min'} |"
+                       for name, s in seconds.items())
     (out / "results.md").write_text(f"{comparison_table(reports)}\n\n| stage | wall time |\n|---|---|\n{timing}\n"
                                     f"{not_yet}\nWhat the replies did (counts of turns; the right action in bold):"
                                     f"\n\n{behaviour_table(reports)}\n\nCommand: `{command}`\n")
@@ -81,9 +82,10 @@ def write_results(out: Path, reports: dict, seconds: dict, histories: dict, reci
 
 
 def timed_eval(folder, recipe: Recipe, output_path: Path, reuse: bool) -> tuple:
-    """(report, seconds); a reused evaluation reports the wall time measured when it ran."""
+    """(report, seconds); a reused evaluation reports the wall time measured when it ran, or None when its
+    summary file (where that time is kept) did not come along with the replies."""
     report = evaluate_checkpoint(folder, recipe, output_path, reuse=reuse)
-    return report, report.timing["wall_seconds"]
+    return report, report.timing.get("wall_seconds")
 
 
 def recipe_from_args(args: argparse.Namespace) -> Recipe:

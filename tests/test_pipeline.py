@@ -61,10 +61,14 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path, capsys):
     # ... while a changed DPO setting trains DPO again but keeps the SFT model
     sft_checkpoint = tmp_path / "sft" / "merged" / "model.safetensors"
     sft_written = sft_checkpoint.stat().st_mtime_ns
+    # (replies copied without their summary file still reuse; their wall time is then unknown, not a crash)
+    (tmp_path / "eval_sft.summary.json").unlink()
     changed = reproduce["main"](args + ["--beta", "0.3", "--dpo-rows", "9,10"])
     assert checkpoint.stat().st_mtime_ns != written and sft_checkpoint.stat().st_mtime_ns == sft_written
     assert "DPO pairs: 600 of 3000, from Table-1 rows 9 (300), 10 (300)" in capsys.readouterr().out
     assert changed["seconds"]["SFT train"] == results["seconds"]["SFT train"]
+    assert changed["seconds"]["SFT eval"] is None and changed["summaries"]["SFT only"] == results["summaries"]["SFT only"]
+    assert "| SFT eval | not recorded |" in (tmp_path / "results.md").read_text()
 
 
 @pytest.mark.slow
