@@ -38,11 +38,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import torch
-from tqdm.auto import tqdm
-
 from diatool_utils import templating
 from diatool_utils.benchmark import BenchmarkFormatError, cases_from_dialogs, load_dialog_benchmark  # noqa: F401 (re-exported)
+from diatool_utils.generation import (  # noqa: F401 (re-exported)
+    Generation,
+    generate_replies,
+    generate_replies_by_dialog,
+    generate_replies_sharing_prefix,
+)
 from diatool_utils.judge import (
     ACTIONS,
     ASKS_EVERY_MISSING,
@@ -61,25 +64,6 @@ def build_prompt(case: EvalCase) -> str:
     return templating.render_conversation(case.query, case.tools, add_generation_prompt=True)
 
 
-# ---------------------------------------------------------------------------- generation
-
-
-@dataclass
-class Generation:
-    """One generated turn.
-
-    ``text`` is what the model wrote after the prompt, through ``<|stop|>`` when it wrote one;
-    ``finish`` is ``"stop"`` (it did), ``"eos"`` (it ended with the tokenizer's eos instead) or
-    ``"length"`` (it hit ``max_new_tokens``); ``num_tokens`` counts the new tokens kept and
-    ``prompt_tokens`` the prompt's (on a CPU, reading the prompt usually costs more than writing).
-    """
-
-    text: str
-    finish: str
-    num_tokens: int
-    prompt_tokens: int = 0
-
-
 def gold_generation(case: EvalCase) -> Generation:
     """The ground truth written as a model would generate it (a perfect model's reply).
 
@@ -89,115 +73,6 @@ def gold_generation(case: EvalCase) -> Generation:
     full = templating.render_conversation([*case.query, case.ground_truth], case.tools)
     reply = full[len(prompt) :]
     return Generation(reply[: reply.rindex(templating.STOP_TOKEN) + len(templating.STOP_TOKEN)], "stop", 0)
-
-
-@torch.no_grad()
-def generate_replies(
-    model,
-    tokenizer,
-    prompts: Sequence[str],
-    *,
-    batch_size: int = 8,
-    max_new_tokens: int = 96,
-    show_progress: bool = True,
-) -> list[Generation]:
-    """Greedy generation for many prompts, in left-padded batches, each stopping at ``<|stop|>``.
-
-    Prompts are sorted by length so a batch holds similar lengths (less padding); the results
-    come back in the prompts' order. Per batch: ``input_ids`` and ``attention_mask`` (B, L),
-    padded on the left so every prompt ends where generation starts.
-    """
-    stop_id = templating.functionary_token_ids(tokenizer)[templating.STOP_TOKEN]
-    eos_id = tokenizer.eos_token_id
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    results: list[Generation | None] = [None] * len(prompts)
-    was_training, padding_side = model.training, tokenizer.padding_side
-    model.eval()
-    tokenizer.padding_side = "left"
-    try:
-        batches = range(0, len(order), batch_size)
-        for start in tqdm(batches, desc="generating", unit="batch", disable=not show_progress):
-            indices = order[start : start + batch_size]
-            batch = tokenizer(
-                [prompts[i] for i in indices], return_tensors="pt", padding=True, add_special_tokens=False
-            ).to(model.device)
-            output = model.generate(
-                **batch,
-                do_sample=False,
-                max_new_tokens=max_new_tokens,
-                eos_token_id=[stop_id] + ([eos_id] if eos_id is not None else []),
-                pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id,
-            )
-            new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
-            prompt_tokens = batch["attention_mask"].sum(dim=1).tolist()
-            for i, row, n_prompt in zip(indices, new_tokens, prompt_tokens, strict=True):
-                results[i] = _cut_at_end(row, stop_id, eos_id, tokenizer)
-                results[i].prompt_tokens = n_prompt
-    finally:
-        tokenizer.padding_side = padding_side
-        model.train(was_training)
-    return results
-
-
-@torch.no_grad()
-def generate_replies_sharing_prefix(
-    model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 96, show_progress: bool = True
-) -> list[Generation]:
-    """Greedy generation one prompt at a time, reusing the key/value cache of the previous prompt.
-
-    The turns of one benchmark dialog extend each other: prompt k+1 is prompt k, the gold
-    assistant turn and the next user message. Keeping the cache of the longest shared token
-    prefix means each dialog's history is read once, not once per turn (on our eval set 97k
-    prompt tokens become about 25k). Same results as :func:`generate_replies`, in the order given.
-    """
-    from transformers import DynamicCache
-
-    stop_id = templating.functionary_token_ids(tokenizer)[templating.STOP_TOKEN]
-    eos_id = tokenizer.eos_token_id
-    was_training = model.training
-    model.eval()
-    cache, cached_ids, results = DynamicCache(), [], []
-    try:
-        for prompt in tqdm(prompts, desc="generating", unit="case", disable=not show_progress):
-            ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            shared = 0
-            while shared < min(len(ids) - 1, len(cached_ids)) and ids[shared] == cached_ids[shared]:
-                shared += 1  # at least one prompt token stays uncached: generate needs an input
-            _keep_first(cache, shared)
-            output = model.generate(
-                torch.tensor([ids], device=model.device),
-                attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=model.device),
-                cache=cache,
-                do_sample=False,
-                max_new_tokens=max_new_tokens,
-                eos_token_id=[stop_id] + ([eos_id] if eos_id is not None else []),
-                pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id,
-            )
-            cached_ids = ids
-            _keep_first(cache, len(ids))  # drop the generated tokens
-            generation = _cut_at_end(output[0, len(ids) :].tolist(), stop_id, eos_id, tokenizer)
-            generation.prompt_tokens = len(ids)
-            results.append(generation)
-    finally:
-        model.train(was_training)
-    return results
-
-
-def _keep_first(cache, n: int) -> None:
-    """Crop a key/value cache to its first ``n`` positions (transformers' crop takes -removed)."""
-    extra = cache.get_seq_length() - n
-    if extra > 0:
-        cache.crop(-extra)
-
-
-def _cut_at_end(row: list[int], stop_id: int, eos_id: int | None, tokenizer) -> Generation:
-    """Keep new tokens through the first ``<|stop|>``; an eos ends the reply without being kept."""
-    for k, token in enumerate(row):
-        if token == stop_id:
-            return Generation(tokenizer.decode(row[: k + 1], skip_special_tokens=False), "stop", k + 1)
-        if token == eos_id:
-            return Generation(tokenizer.decode(row[:k], skip_special_tokens=False), "eos", k)
-    return Generation(tokenizer.decode(row, skip_special_tokens=False), "length", len(row))
 
 
 # ------------------------------------------------------------------------------ scoring
@@ -569,8 +444,9 @@ def evaluate(
         share_prefix = model.device.type == "cpu"
     started = time.perf_counter()
     if share_prefix:
-        generations = generate_replies_sharing_prefix(
-            model, tokenizer, prompts, max_new_tokens=max_new_tokens, show_progress=show_progress
+        generations = generate_replies_by_dialog(
+            model, tokenizer, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
+            show_progress=show_progress,
         )
     else:
         generations = generate_replies(
@@ -589,7 +465,7 @@ def evaluate(
         "generated_tokens": tokens,
         "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else None,
         "cases": len(cases),
-        "batch_size": 1 if share_prefix else batch_size,
+        "batch_size": batch_size,
         "share_prefix": share_prefix,
         "max_new_tokens": max_new_tokens,
     }
@@ -614,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> EvalReport:
         "--share-prefix",
         choices=["auto", "yes", "no"],
         default="auto",
-        help="reuse each dialog's cached history, one case at a time (auto: on a CPU)",
+        help="read each dialog's history once and write its turns' replies together (auto: on a CPU)",
     )
     parser.add_argument("--quantization", default=None, help="'4bit' to load in NF4 (needs bitsandbytes)")
     parser.add_argument("--rejudge", metavar="CASES_JSONL", default=None,

@@ -23,7 +23,7 @@ import json
 import random
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -33,9 +33,10 @@ from transformers import TrainingArguments
 from .benchmark import load_dialog_benchmark
 from .dialogues_io import read_jsonl
 from .evaluation import EvalReport, evaluate, rejudge
+from .hardware import check_precision, default_precision, default_quantization
 from .models import load_model_and_tokenizer
 from .paths import DATA_DIR, REPO_ROOT
-from .sft import attach_lora, build_sft_dataset, quiet_peft_wrapping, sft_trainer
+from .sft import attach_lora, build_sft_dataset, lora_inputs_follow_autocast, quiet_peft_wrapping, sft_trainer
 from .templating import add_functionary_tokens
 from .trainer import DiaToolDPOConfig, DiaToolDPOTrainer
 
@@ -55,19 +56,28 @@ class Recipe:
 
     From the paper: SFT with a plain next-token loss on assistant tokens; DiaTool-DPO on all ten Table-1
     rows with the DiaTool-DPO loss alone (no NLL term), beta 0.5, gamma 0.5, margin 2.0.
-    Scaled for a small model: LoRA r=16 on a 4-bit base instead of full fine-tuning, so learning rates of
-    1e-3 (SFT) and 1e-4 (DPO) instead of the paper's 1e-7 (a LoRA adapter starts at zero and needs far
-    larger steps than a full model does); SFT_STEPS / DPO_STEPS so that notebook 04 finishes in about
-    40 minutes on 2 cores; ``max_length`` 768, which holds every conversation in ``data/``.
+    Scaled for a small model: LoRA r=16 instead of full fine-tuning, so learning rates of 1e-3 (SFT) and
+    1e-4 (DPO) instead of the paper's 1e-7 (a LoRA adapter starts at zero and needs far larger steps than a
+    full model does); SFT_STEPS / DPO_STEPS sized for notebook 04 on 2 CPU cores; ``max_length`` 768, which
+    holds every conversation in ``data/``.
+
+    Where it runs (``docs/method.md``, "The recipe on a CPU"): on a GPU, QLoRA (a 4-bit NF4 base) with bf16
+    compute. On a CPU, a base without quantization, in bf16 (weights and autocast) where the processor has
+    bf16 dot products (``hardware.default_precision``), fp32 elsewhere. Both defaults are filled in when a
+    Recipe is made, so its record says what ran.
 
     The fields under "Extensions" are not part of the paper's method. They are off by default; each was
     measured on the embedded model, and ``docs/experiments.md`` has what it did.
     """
 
     model_name: str = "smollm2-135m"
-    quantization: str | None = "4bit"  # QLoRA: NF4 base weights; None trains a full-precision base
+    # "4bit": QLoRA's NF4 base weights (the GPU default); None: a full-precision base (the CPU default)
+    quantization: str | None = field(default_factory=default_quantization)
+    # "bf16": bf16 base weights and autocast (a GPU, or a CPU with AVX512-BF16/AMX); "fp32" elsewhere
+    precision: str = field(default_factory=default_precision)
     lora_r: int = 16
     lora_alpha: int = 32
+    lora_dropout: float = 0.0
     max_length: int = 768
     seed: int = 0
     # SFT
@@ -87,7 +97,7 @@ class Recipe:
     # evaluation
     eval_data: str = str(DATA_DIR / "eval_dialog.jsonl")
     eval_limit: int | None = None
-    eval_batch_size: int = 16
+    eval_batch_size: int = 32  # replies written side by side (on a CPU: turns of a few dialogues, each read once)
     max_new_tokens: int = 64
 
     # ---- Extensions: not the paper's method, off by default (docs/experiments.md has each one's runs)
@@ -108,6 +118,14 @@ class Recipe:
     dpo_replay_weight: float = 0.0
     dpo_replay_batch_size: int = 2
     dpo_replay_data: str | None = None
+
+    def __post_init__(self):
+        check_precision(self.precision)
+
+    @property
+    def training_dtype(self) -> torch.dtype | None:
+        """The base weights' dtype while training: bf16 when computing in bf16 (a 4-bit base keeps its own)."""
+        return torch.bfloat16 if self.precision == "bf16" else torch.float32
 
     @property
     def replay_data(self) -> str:
@@ -164,11 +182,12 @@ def sample_jsonl(path, limit: int | None = None, seed: int = 0) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
-def _training_arguments(out: Path, steps: int, batch: int, lr: float, seed: int, **extra) -> dict:
+def _training_arguments(recipe: Recipe, out: Path, steps: int, batch: int, lr: float, seed: int, **extra) -> dict:
+    """TrainingArguments shared by both stages (bf16 autocast when the recipe computes in bf16)."""
     on_gpu = torch.cuda.is_available()
     return dict(output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
                 warmup_steps=max(1, steps // 10), lr_scheduler_type="cosine", logging_steps=max(1, steps // 20),
-                save_strategy="no", report_to=[], seed=seed, bf16=on_gpu, use_cpu=not on_gpu,
+                save_strategy="no", report_to=[], seed=seed, bf16=recipe.precision == "bf16", use_cpu=not on_gpu,
                 disable_tqdm=True) | extra
 
 
@@ -178,9 +197,9 @@ def _training_arguments(out: Path, steps: int, batch: int, lr: float, seed: int,
 # training log and its wall time. With ``reuse=True`` a stage whose record has the same key is not
 # run again: a restarted Colab runtime, or the ablations that share one SFT model, pick it up.
 
-SFT_KEY_FIELDS = ("model_name", "quantization", "lora_r", "lora_alpha", "max_length", "seed",
-                  "sft_steps", "sft_batch_size", "sft_learning_rate")
-DPO_KEY_FIELDS = ("dpo_steps", "dpo_batch_size", "dpo_learning_rate", "beta", "gamma", "margin",
+SFT_KEY_FIELDS = ("model_name", "quantization", "precision", "lora_r", "lora_alpha", "lora_dropout", "max_length",
+                  "seed", "sft_steps", "sft_batch_size", "sft_learning_rate")
+DPO_KEY_FIELDS = ("precision", "dpo_steps", "dpo_batch_size", "dpo_learning_rate", "beta", "gamma", "margin",
                   "nll_weight", "ablation", "dpo_rows")
 EVAL_KEY_FIELDS = ("eval_limit", "max_new_tokens")
 
@@ -315,18 +334,26 @@ def _sft_round(recipe: Recipe, folder: Path, base: str, seed: int, upstream: str
     if reuse and (done := _finished_stage(folder, key)):
         return done
     start = time.perf_counter()
+    trainer = sft_stage_trainer(recipe, base, folder, seed, limit)
+    trainer.train()
+    return _save_stage(folder, trainer, base, key, start)
+
+
+def sft_stage_trainer(recipe: Recipe, base: str, folder: Path, seed: int, limit: int | None = None):
+    """The SFT stage's trainer, ready to train: LoRA on ``base`` as the recipe sets it (``train_sft`` runs it)."""
     torch.manual_seed(seed)
-    model, tokenizer = load_model_and_tokenizer(base, quantization=recipe.quantization)
-    model = attach_lora(model, tokenizer, r=recipe.lora_r, alpha=recipe.lora_alpha)
+    model, tokenizer = load_model_and_tokenizer(base, quantization=recipe.quantization, dtype=recipe.training_dtype)
+    model = attach_lora(model, tokenizer, r=recipe.lora_r, alpha=recipe.lora_alpha, dropout=recipe.lora_dropout)
     # batches of similar length waste less compute on padding (SFT rows run 100-1,050 tokens)
-    args = TrainingArguments(**_training_arguments(folder, recipe.sft_steps, recipe.sft_batch_size,
+    args = TrainingArguments(**_training_arguments(recipe, folder, recipe.sft_steps, recipe.sft_batch_size,
                                                    recipe.sft_learning_rate, seed,
                                                    train_sampling_strategy="group_by_length"))
     rows = sample_jsonl(recipe.sft_data, limit, seed)
     trainer = sft_trainer(model, tokenizer, rows, args, max_length=recipe.max_length,
                           decision_weight=recipe.sft_decision_weight)
-    trainer.train()
-    return _save_stage(folder, trainer, base, key, start)
+    if args.bf16 and not torch.cuda.is_available():
+        lora_inputs_follow_autocast(trainer.model)
+    return trainer
 
 
 def dpo_config(recipe: Recipe, out: Path, **extra) -> DiaToolDPOConfig:
@@ -335,8 +362,8 @@ def dpo_config(recipe: Recipe, out: Path, **extra) -> DiaToolDPOConfig:
     # TRL turns activation checkpointing on by default: it saves GPU memory by running each forward
     # twice. A CPU has the memory and not the compute, so it stays off there.
     return DiaToolDPOConfig(
-        **_training_arguments(out, recipe.dpo_steps, recipe.dpo_batch_size, recipe.dpo_learning_rate, recipe.seed,
-                              activation_checkpointing=torch.cuda.is_available(), **extra),
+        **_training_arguments(recipe, out, recipe.dpo_steps, recipe.dpo_batch_size, recipe.dpo_learning_rate,
+                              recipe.seed, activation_checkpointing=torch.cuda.is_available(), **extra),
         beta=recipe.beta, gamma=recipe.gamma, margin=recipe.margin, max_length=recipe.max_length,
         decision_weight=recipe.dpo_decision_weight,
         replay_weight=recipe.dpo_replay_weight, replay_batch_size=recipe.dpo_replay_batch_size,
@@ -439,7 +466,11 @@ def group_twins(pairs: list[dict], source) -> list[dict]:
 
 def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse: bool = False,
               checkpoint_every: int | None = None) -> Stage:
-    """DiaTool-DPO with a fresh LoRA on the (4-bit) SFT model, merged at ``run_dir/dpo-<ablation>/merged``.
+    """DiaTool-DPO with a fresh LoRA on the SFT model, merged at ``run_dir/dpo-<ablation>/merged``.
+
+    The pairs the run will consume (``dpo_steps`` x ``dpo_batch_size``) get their reference log-probs in one
+    no-grad pass before training, kept beside the SFT model (``<sft stage>/reference_logps/``): every other
+    DPO run from that model (the ablations, other rows) reads the pairs it shares with this one.
 
     ``checkpoint_every`` N also keeps the adapter after every N steps, at ``run_dir/dpo-<ablation>/checkpoint-<step>``
     (the model alone, no optimizer state), to watch the model change along one run (``experiments/dpo_trajectory.py``).
@@ -449,19 +480,37 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     if reuse and (done := _finished_stage(folder, key)):
         return done
     start = time.perf_counter()
-    pairs, twins = dpo_pairs(recipe, limit)
-    torch.manual_seed(recipe.seed)
-    model, tokenizer = load_model_and_tokenizer(str(sft_dir), quantization=recipe.quantization)
-    peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=0.0,
-                             target_modules="all-linear", task_type="CAUSAL_LM")
-    # twins stay in file order (adjacent), so each batch holds whole twins
     saving = dict(save_strategy="steps", save_steps=checkpoint_every, save_only_model=True) if checkpoint_every else {}
-    args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if twins else "random", **saving)
-    with quiet_peft_wrapping():  # the trainer wraps the model with peft_config
-        trainer = DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
-                                    peft_config=peft_config, replay_dataset=replay_dataset(recipe, tokenizer, limit))
+    trainer = dpo_stage_trainer(recipe, sft_dir, folder, limit, precompute_ref_log_probs=True,
+                                ref_logps_cache=str(reference_folder(sft_dir, run_dir)), **saving)
     trainer.train()
     return _save_stage(folder, trainer, str(sft_dir), key, start)
+
+
+def dpo_stage_trainer(recipe: Recipe, sft_dir, folder: Path, limit: int | None = None, **config) -> DiaToolDPOTrainer:
+    """The DPO stage's trainer, ready to train: a fresh LoRA on the model at ``sft_dir`` (``train_dpo`` runs it).
+
+    ``config``: more DiaToolDPOConfig fields (the reference-cache settings ``train_dpo`` passes, checkpointing).
+    """
+    pairs, twins = dpo_pairs(recipe, limit)
+    pairs = pairs[: recipe.dpo_steps * recipe.dpo_batch_size]  # the pairs the run consumes (already shuffled)
+    torch.manual_seed(recipe.seed)
+    model, tokenizer = load_model_and_tokenizer(str(sft_dir), quantization=recipe.quantization,
+                                                dtype=recipe.training_dtype)
+    peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
+                             target_modules="all-linear", task_type="CAUSAL_LM")
+    # twins stay in file order (adjacent), so each batch holds whole twins
+    args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if twins else "random", **config)
+    with quiet_peft_wrapping():  # the trainer wraps the model with peft_config
+        return DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
+                                 peft_config=peft_config, replay_dataset=replay_dataset(recipe, tokenizer, limit))
+
+
+def reference_folder(sft_dir, run_dir) -> Path:
+    """Where DPO keeps the reference log-probs of the model at ``sft_dir``: beside it when a stage made it (its
+    ablations share them), else in ``run_dir``. Files are keyed by the model's weights, so either place is safe."""
+    sft_dir = Path(sft_dir)
+    return sft_dir.parent / "reference_logps" if _stage_digest(sft_dir) else Path(run_dir) / "reference_logps"
 
 
 def replay_dataset(recipe: Recipe, tokenizer, limit: int | None = None):
@@ -491,7 +540,7 @@ def evaluate_checkpoint(folder, recipe: Recipe, output_path=None, reuse: bool = 
         report.write(output_path)
         return report
     start = time.perf_counter()
-    model, tokenizer = load_model_and_tokenizer(str(folder))
+    model, tokenizer = load_model_and_tokenizer(str(folder))  # full precision: the model the scores belong to
     model.eval()
     report = evaluate(model, tokenizer, cases, batch_size=recipe.eval_batch_size,
                       max_new_tokens=recipe.max_new_tokens, show_progress=False)

@@ -109,6 +109,21 @@ def attach_lora(model: PreTrainedModel, tokenizer, *, train_output_rows: bool = 
         return get_peft_model(model, config)
 
 
+def lora_inputs_follow_autocast(model) -> int:
+    """Stop PEFT from casting each LoRA layer's input to the adapter's dtype; returns how many layers changed.
+
+    PEFT keeps the LoRA matrices in fp32 on a bf16 base (the optimizer needs fp32 steps) and casts every
+    layer's input to fp32 before ``B @ A @ x``. Under bf16 autocast that product runs in bf16 anyway, so each
+    activation is copied bf16 -> fp32 -> bf16 for nothing: 11 % of a CPU training step of the 135M model.
+    Only for training under autocast (``TrainingArguments(bf16=True)``): outside it a bf16 input would meet an
+    fp32 matrix and the product would raise.
+    """
+    layers = [module for module in model.modules() if hasattr(module, "cast_input_dtype_enabled")]
+    for layer in layers:
+        layer.cast_input_dtype_enabled = False
+    return len(layers)
+
+
 @contextmanager
 def quiet_peft_wrapping():
     """PEFT 0.21.2 reads ``model.is_gradient_checkpointing`` when it wraps a model, which transformers 5.24

@@ -75,6 +75,7 @@ check_trl_version()
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, ProcessorMixin  # noqa: E402
 from trl import DPOConfig, DPOTrainer  # noqa: E402
 from trl.models.utils import disable_gradient_checkpointing  # noqa: E402
+from trl.trainer import utils as trl_utils  # noqa: E402
 from trl.trainer.utils import create_model_from_path, global_then_local_main_first, use_adapter  # noqa: E402
 
 from .collator import (  # noqa: E402
@@ -84,7 +85,13 @@ from .collator import (  # noqa: E402
     tokenize_pair,
 )
 from .loss import decision_token_weights, diatool_dpo_loss, per_turn_logps  # noqa: E402
-from .sft import AssistantOnlyCollator, assistant_only_loss  # noqa: E402
+from .reference_cache import ReferenceCache, model_fingerprint, pair_key  # noqa: E402
+from .sft import (  # noqa: E402
+    AssistantOnlyCollator,
+    assistant_only_loss,
+    lora_inputs_follow_autocast,
+    quiet_peft_wrapping,
+)
 from .shared_prefix import shared_prefix_forward, split_pair_batch  # noqa: E402
 from .shared_prefix import unsupported_reason as shared_prefix_unsupported  # noqa: E402
 from .templating import FUNCTIONARY_SPECIAL_TOKENS, add_functionary_tokens, missing_functionary_tokens  # noqa: E402
@@ -165,7 +172,13 @@ class DiaToolDPOConfig(DPOConfig):
             (`truncation_mode="keep_start"` only). Pairs left without an assistant turn are skipped (see
             `strict_pairs`).
         precompute_ref_log_probs (`bool`, *optional*, defaults to `False`):
-            As in TRL, with the reference log-probs stored per assistant turn.
+            As in TRL, with the reference log-probs stored per assistant turn: one no-grad pass over the training
+            pairs before the first step, then every step runs the policy alone.
+        ref_logps_cache (`str` or `None`, *optional*, defaults to `None`):
+            With `precompute_ref_log_probs`: a folder that keeps the precomputed reference log-probs
+            (`reference_cache.ReferenceCache`), keyed by the reference's frozen weights, the compute settings and
+            each pair's tokens. A later run from the same reference reads the pairs it finds there instead of
+            computing them again: the ablations of one SFT model, or a run resumed after a stop.
 
         Not supported (they raise): `ld_alpha`, `f_divergence_type` other than `"reverse_kl"`, `use_weighting`,
         `truncation_mode="keep_end"`.
@@ -213,6 +226,11 @@ class DiaToolDPOConfig(DPOConfig):
         metadata={"help": "Run each pair's shared prefix once and both continuations on its KV cache (same loss, "
                           "fewer tokens). False runs every sequence whole."},
     )
+    ref_logps_cache: str | None = field(
+        default=None,
+        metadata={"help": "With precompute_ref_log_probs: a folder keeping the reference's per-turn log-probs, keyed "
+                          "by the reference's weights and each pair's tokens, reused by later runs."},
+    )
     strict_pairs: bool = field(
         default=False,
         metadata={"help": "Raise on pairs that can't be trained (no assistant turn left after truncation, or "
@@ -238,6 +256,24 @@ class DiaToolDPOConfig(DPOConfig):
                                      ("truncation_mode", self.truncation_mode, "keep_start")):
             if value != default:
                 raise ValueError(f"DiaToolDPOTrainer does not support {name}={value!r}; leave it at {default!r}")
+
+
+@contextlib.contextmanager
+def scored_positions_only():
+    """TRL's fused LM head, projecting only the scored positions (label != -100) onto the vocabulary, on a CPU too.
+
+    TRL 1.16 projects just the scored positions where Triton runs (CUDA, XPU). Elsewhere it projects every position
+    and zeroes the unscored ones afterwards, so that tile shapes stay fixed for compilers that would otherwise
+    recompile on every batch. Eager CPU code has nothing to recompile, while a pair's assistant tokens are about a
+    tenth of its positions: projecting all of them, forward and backward (in fp32), took a third of a CPU step of
+    the 135M model. The scored positions' values are the same either way (``tests/test_trl_api.py``).
+    """
+    decide = trl_utils._use_triton  # read by the fused head to pick the compact (scored-only) path
+    trl_utils._use_triton = lambda device: device.type == "cpu" or decide(device)
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = decide
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,6 +444,7 @@ class DiaToolDPOTrainer(DPOTrainer):
         self._ref_turns_width = 1  # widest trajectory (in turns) of every dataset prepared so far
         self._shared_prefix_off: dict[str, str | None] = {}  # role -> why the shared-prefix forward is off
         self._said: set[str] = set()
+        self._in_reference_mode = False
         super().__init__(
             model=model,
             ref_model=ref_model,
@@ -423,6 +460,8 @@ class DiaToolDPOTrainer(DPOTrainer):
             peft_config=peft_config,
         )
         _check_lm_head(self.model)
+        if args.bf16 and self.accelerator.device.type == "cpu":
+            lora_inputs_follow_autocast(self.model)  # every forward runs under autocast here
         if self._copied_ref_model and args.precompute_ref_log_probs and self.is_fsdp_enabled:
             self.ref_model = None  # like TRL: under FSDP the reference was only needed for the precompute
 
@@ -513,12 +552,13 @@ class DiaToolDPOTrainer(DPOTrainer):
     def _fused_outputs(self, model, inputs: dict, role: str, model_kwargs: dict | None = None):
         """Fused-head per-token outputs of the batch ([2B, L-1] fields): shared prefix once when it applies."""
         labels = self._labels(inputs)
-        if self._shared_prefix_applies(role):
-            batch = split_pair_batch(inputs["input_ids"], inputs["attention_mask"], inputs["turn_index"], labels)
-            if batch is not None:
-                return shared_prefix_forward(model, batch)
-            self._say_once("a pair in the batch shares fewer than 2 tokens: this batch runs every sequence whole")
-        return model(**(model_kwargs or self._model_kwargs(inputs)), labels=labels, fused_lm_head=True)
+        with scored_positions_only():
+            if self._shared_prefix_applies(role):
+                batch = split_pair_batch(inputs["input_ids"], inputs["attention_mask"], inputs["turn_index"], labels)
+                if batch is not None:
+                    return shared_prefix_forward(model, batch)
+                self._say_once("a pair in the batch shares fewer than 2 tokens: this batch runs every sequence whole")
+            return model(**(model_kwargs or self._model_kwargs(inputs)), labels=labels, fused_lm_head=True)
 
     def _shared_prefix_applies(self, role: str) -> bool:
         """Whether the shared-prefix forward can run for the policy or the reference (decided once, said once)."""
@@ -556,6 +596,19 @@ class DiaToolDPOTrainer(DPOTrainer):
 
     def _reference_token_logps(self, model, inputs: dict) -> torch.Tensor:
         """Reference per-token log-probs [2B, L-1], from TRL's reference forward (no gradient)."""
+        with self._reference_mode():
+            return self._fused_outputs(model, inputs, "reference").log_probs
+
+    @contextlib.contextmanager
+    def _reference_mode(self):
+        """No gradient, no checkpointing, autocast, and the PEFT model's adapter off: the reference's forward.
+
+        Entered once for a whole precompute pass, not once per batch: switching a PEFT adapter off and on walks
+        every module of the model, which took a third of the reference pass on the 135M model.
+        """
+        if self._in_reference_mode:
+            yield
+            return
         adapter_context = contextlib.nullcontext()
         if self.ref_model is None and is_peft_model(self.model):
             # The reference is the PEFT model with its adapter disabled (or TRL's frozen "ref" adapter copy).
@@ -563,11 +616,40 @@ class DiaToolDPOTrainer(DPOTrainer):
             adapter_context = use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None)
         with (
             torch.no_grad(),
+            quiet_peft_wrapping(),  # TRL reads the deprecated is_gradient_checkpointing
             disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
             adapter_context,
             self.accelerator.autocast(),
         ):
-            return self._fused_outputs(model, inputs, "reference").log_probs
+            self._in_reference_mode = True
+            try:
+                yield
+            finally:
+                self._in_reference_mode = False
+
+    def _precompute_ref_logps(self, dataset, name, batch_size):
+        """TRL's precompute, with the values kept in ``args.ref_logps_cache`` when it is set (``reference_cache``):
+        pairs found there are read, the others computed by TRL's pass and added to it."""
+        if self.args.ref_logps_cache is None or self.accelerator.num_processes > 1:
+            with self._reference_mode():
+                return super()._precompute_ref_logps(dataset, name, batch_size)
+        reference = self.accelerator.unwrap_model(self.ref_model or self.model)
+        fingerprint = model_fingerprint(
+            reference, autocast=str(self.accelerator.mixed_precision), shared_prefix=self.args.shared_prefix,
+            batch_size=batch_size, decision_weight=self.args.decision_weight)
+        cache = ReferenceCache(self.args.ref_logps_cache, fingerprint)
+        sides = ("chosen_input_ids", "chosen_turn_index", "rejected_input_ids", "rejected_turn_index")
+        keys = [pair_key(*columns) for columns in zip(*(dataset[side] for side in sides), strict=True)]
+        missing = cache.missing(keys)
+        logger.info(f"{name} pairs: reference log-probs of {len(keys) - len(missing)} of {len(keys)} read from "
+                    f"{cache.path}; computing {len(missing)}")
+        if missing:
+            with self._reference_mode():
+                computed = super()._precompute_ref_logps(dataset.select(missing), name, batch_size)
+            cache.add([keys[i] for i in missing], computed["ref_chosen_logps"], computed["ref_rejected_logps"],
+                      computed["chosen_turns"], computed["rejected_turns"])
+        chosen, rejected = cache.read(keys, self._ref_turns_width)
+        return dataset.add_column("ref_chosen_logps", chosen).add_column("ref_rejected_logps", rejected)
 
     def compute_ref_log_probs(self, model, inputs):
         """Reference log-probs of one padded batch, per turn: ([B, W], [B, W]) for chosen and rejected.

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from diatool_utils.dialogues_io import InvalidDialogue
+from diatool_utils.hardware import default_precision, default_quantization
 from diatool_utils.paths import DATA_DIR, REPO_ROOT
 from diatool_utils.pipeline import (
     ABLATIONS,
@@ -22,6 +23,7 @@ from diatool_utils.pipeline import (
     sample_jsonl,
     select_rows,
     stage_key,
+    train_dpo,
     train_sft,
     write_record,
 )
@@ -36,7 +38,10 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path, capsys):
     for summary in results["summaries"].values():
         assert summary["total"] == 4
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["recipe"]["model_name"] == "tiny-random" and saved["recipe"]["quantization"] == "4bit"
+    # the record says what ran on this machine: the device's defaults, filled in
+    assert saved["recipe"]["model_name"] == "tiny-random"
+    assert (saved["recipe"]["quantization"], saved["recipe"]["precision"]) == (default_quantization(),
+                                                                               default_precision())
     results_md = (tmp_path / "results.md").read_text()
     assert "| SFT + DiaTool-DPO |" in results_md
     assert "| slot | SFT + DiaTool-DPO |" in results_md  # the behaviour table
@@ -279,3 +284,23 @@ def test_sample_jsonl_skips_blank_lines_reads_crlf_and_names_a_bad_line(tmp_path
     path.write_text('{"a": 1}\n{"a": \n', encoding="utf-8")
     with pytest.raises(InvalidDialogue, match="line 2: not valid JSON"):
         sample_jsonl(path)
+
+
+@pytest.mark.slow
+def test_the_bf16_path_trains_on_any_cpu_and_merges_into_full_precision(tmp_path):
+    """bf16 base + autocast (the default on CPUs with bf16 dot products), run explicitly so every CPU tests it."""
+    import torch
+
+    from diatool_utils.models import load_model_and_tokenizer
+
+    recipe = Recipe(model_name="tiny-random", precision="bf16", quantization=None, sft_steps=2, dpo_steps=2,
+                    max_length=512)
+    sft = train_sft(recipe, tmp_path, limit=8)
+    assert json.loads((sft.path.parent / "stage.json").read_text())["key"]["precision"] == "bf16"
+    assert sft.history[0]["loss"] > 0
+    dpo = train_dpo(recipe, sft.path, tmp_path, limit=4)
+    first = next(entry for entry in dpo.history if "loss" in entry)
+    assert abs(first["loss"] - 1.3133) < 1e-3  # step 0: policy == reference, loss = log(1 + e^(beta * margin))
+    assert list((tmp_path / "sft" / "reference_logps").glob("*.json")), "the reference log-probs are kept"
+    merged, _ = load_model_and_tokenizer(str(dpo.path))
+    assert next(merged.parameters()).dtype == torch.float32

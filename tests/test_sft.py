@@ -9,9 +9,11 @@ from diatool_utils.models import tiny_model_and_tokenizer
 from diatool_utils.sft import (
     IGNORE_INDEX,
     AssistantOnlyCollator,
+    assistant_only_loss,
     attach_lora,
     build_sft_dataset,
     lora_config,
+    lora_inputs_follow_autocast,
     sft_features,
     sft_trainer,
 )
@@ -186,3 +188,39 @@ def test_decision_weight_gives_the_weighted_mean_loss(tiny_model, tiny_tokenizer
         plain = ce.sum() / (targets != IGNORE_INDEX).sum()
     torch.testing.assert_close(ours, expected)
     assert not torch.isclose(ours, plain)
+
+
+def _bf16_loss_and_grads(model, batch, *, follow_autocast: bool):
+    if follow_autocast:
+        assert lora_inputs_follow_autocast(model) > 0
+    model.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = assistant_only_loss(model, batch)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+
+def test_lora_inputs_left_to_autocast_give_the_same_bf16_step(tiny_model, tiny_tokenizer):
+    """Under bf16 autocast, PEFT's cast of every LoRA input to fp32 is undone by the product that follows:
+    skipping it changes nothing but the time."""
+    model = attach_lora(tiny_model.to(torch.bfloat16), tiny_tokenizer, r=4, alpha=8, dropout=0.0)
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}  # the optimizer's copy
+    dataset, _ = build_sft_dataset(tiny_tokenizer, [ROW, {**ROW, "messages": ROW["messages"][:2]}], None)
+    batch = AssistantOnlyCollator(tiny_tokenizer.pad_token_id)([dataset[0], dataset[1]])
+    cast, cast_grads = _bf16_loss_and_grads(model, batch, follow_autocast=False)
+    kept, kept_grads = _bf16_loss_and_grads(model, batch, follow_autocast=True)
+    torch.testing.assert_close(kept, cast)
+    for mine, reference in zip(kept_grads, cast_grads, strict=True):
+        torch.testing.assert_close(mine, reference, rtol=2e-2, atol=1e-5)
+
+
+def test_the_bf16_loss_stays_within_one_percent_of_fp32_on_the_same_batch(tiny_model, tiny_tokenizer):
+    """The tolerance the CPU path's bf16 is held to (the 135M model's own figure is in benchmarks/results)."""
+    add_functionary_tokens(tiny_tokenizer, tiny_model)
+    dataset, _ = build_sft_dataset(tiny_tokenizer, [ROW, {**ROW, "messages": ROW["messages"][:2]}], None)
+    batch = AssistantOnlyCollator(tiny_tokenizer.pad_token_id)([dataset[0], dataset[1]])
+    with torch.no_grad():
+        fp32, _ = assistant_only_loss(tiny_model, batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16, _ = assistant_only_loss(tiny_model.to(torch.bfloat16), batch)
+    assert abs(bf16.item() - fp32.item()) / fp32.item() < 0.01

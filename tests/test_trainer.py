@@ -1,5 +1,6 @@
 """DiaToolDPOTrainer: equal to TRL's DPO where it should be, trains where it should, fails loudly otherwise."""
 
+import contextlib
 import copy
 import importlib
 import math
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer, TrlParser
+from trl.trainer import utils as trl_utils
 
 from diatool_utils.collator import (
     SKIP_NO_TURN,
@@ -20,7 +22,12 @@ from diatool_utils.collator import (
 )
 from diatool_utils.loss import diatool_dpo_loss, trajectory_reward
 from diatool_utils.templating import add_functionary_tokens, render_conversation
-from diatool_utils.trainer import DiaToolDPOConfig, DiaToolDPOTrainer, check_trl_version
+from diatool_utils.trainer import (
+    DiaToolDPOConfig,
+    DiaToolDPOTrainer,
+    check_trl_version,
+    scored_positions_only,
+)
 
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Current weather of a city",
@@ -628,3 +635,25 @@ def test_replay_needs_both_its_data_and_a_weight(functionary_model, tmp_path):
                           processing_class=tokenizer, replay_dataset=Dataset.from_list([{"text": "hi"}]))
     with pytest.raises(ValueError, match="replay_weight must be >= 0"):
         make_args(tmp_path, replay_weight=-1.0)
+
+
+def test_scoring_only_the_scored_positions_changes_no_value_or_gradient(tiny_model):
+    input_ids = torch.randint(0, 1000, (2, 12))
+    labels = input_ids.masked_fill(torch.rand(2, 12) < 0.7, -100)
+    trl_utils.add_fused_lm_head(tiny_model, outputs=("log_probs", "entropy", "is_top1"))
+    results = []
+    for compact in (False, True):
+        tiny_model.zero_grad()
+        with scored_positions_only() if compact else contextlib.nullcontext():
+            outputs = tiny_model(input_ids=input_ids, labels=labels, fused_lm_head=True, use_cache=False)
+        outputs.log_probs.sum().backward()
+        grads = [p.grad.clone() for p in tiny_model.parameters() if p.grad is not None]
+        results.append((outputs.log_probs.detach(), outputs.entropy.detach(), outputs.is_top1, grads))
+    (plain_logps, plain_entropy, plain_top1, plain_grads), (logps, entropy, top1, grads) = results
+    scored = labels[:, 1:] != -100
+    torch.testing.assert_close(logps, plain_logps, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(entropy[scored], plain_entropy[scored], rtol=1e-5, atol=1e-6)
+    assert torch.equal(top1[scored], plain_top1[scored]) and (logps[~scored] == 0).all()
+    for grad, plain in zip(grads, plain_grads, strict=True):
+        torch.testing.assert_close(grad, plain, rtol=1e-4, atol=1e-6)
+    assert not trl_utils._use_triton(torch.device("cpu")), "the switch is put back"

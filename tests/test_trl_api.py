@@ -125,3 +125,12 @@ def test_fused_lm_head_takes_a_kv_cache_and_pre_shifted_labels(tiny_model):
                           position_ids=torch.arange(4, 9).repeat(2, 1), attention_mask=torch.ones(2, 9),
                           cache=cache, fused_lm_head=True)
     torch.testing.assert_close(torch.cat([head.log_probs[0], tail.log_probs[1]]), whole[0], rtol=1e-5, atol=1e-5)
+
+
+def test_the_fused_head_decides_compact_scoring_where_scored_positions_only_switches_it():
+    """``trainer.scored_positions_only`` swaps the function TRL's fused forward asks whether to project only the
+    scored positions; if TRL moves that decision, the switch would silently do nothing."""
+    source = inspect.getsource(trl_utils.add_fused_lm_head)
+    assert "compact = _use_triton(hidden_states.device)" in source
+    assert callable(trl_utils._use_triton) and not trl_utils._use_triton(torch.device("cpu"))
+
