@@ -108,12 +108,12 @@ class ConsoleNotebookClient(NotebookClient):
         self.label, self.echo = label, echo
         self.code_cells = code_cell_indices(nb)
         self.started = time.perf_counter()
-        self.current = None  # "04 cell 7/19", the cell running now
+        self.current = None  # "code cell 7/19", the cell running now
 
     def _cell_starts(self, cell, cell_index: int) -> None:
         number = self.code_cells.index(cell_index) + 1
         total = len(self.code_cells)
-        self.current = f"{self.label} cell {number}/{total}"
+        self.current = f"code cell {number}/{total}"
         elapsed = clock(time.perf_counter() - self.started)
         self.echo(f"{self.label} cell {number:>{len(str(total))}}/{total}  {elapsed}  {cell_title(self.nb, cell_index)}")
 
@@ -150,10 +150,13 @@ class CellFailed(CellExecutionError):
         self.notebook, self.cell, self.saved_to = Path(notebook), cell, saved_to
 
     def summary(self) -> str:
+        """One line: the notebook, the cell, the error and where the notebook as far as it ran is."""
         where = self.cell or "starting the kernel"
+        error = f"{self.ename}: {self.evalue}".splitlines()[0]
+        error = error if len(error) <= 200 else error[:199] + "…"
         saved = (f"the notebook as far as it ran, this error included, is in {shown(self.saved_to)}"
                  if self.saved_to else "the notebook was not saved (no output path)")
-        return f"{self.notebook.name}: {where} failed with {self.ename}; {saved}"
+        return f"{self.notebook.name}: {where} failed with {error}; {saved}"
 
     def __str__(self) -> str:
         return f"{self.summary()}\n{self.traceback}"

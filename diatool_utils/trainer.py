@@ -84,7 +84,7 @@ from .collator import (  # noqa: E402
     tokenize_pair,
 )
 from .loss import decision_token_weights, diatool_dpo_loss, per_turn_logps  # noqa: E402
-from .sft import AssistantOnlyCollator, assistant_only_loss  # noqa: E402
+from .sft import AssistantOnlyCollator, assistant_only_loss, quiet_peft_wrapping  # noqa: E402
 from .shared_prefix import shared_prefix_forward, split_pair_batch  # noqa: E402
 from .shared_prefix import unsupported_reason as shared_prefix_unsupported  # noqa: E402
 from .templating import FUNCTIONARY_SPECIAL_TOKENS, add_functionary_tokens, missing_functionary_tokens  # noqa: E402
@@ -563,6 +563,7 @@ class DiaToolDPOTrainer(DPOTrainer):
             adapter_context = use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None)
         with (
             torch.no_grad(),
+            quiet_peft_wrapping(),  # TRL reads model.is_gradient_checkpointing here too (a FutureWarning in transformers 5.24)
             disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
             adapter_context,
             self.accelerator.autocast(),
