@@ -58,6 +58,11 @@ def _in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+def per_unit(seconds: float) -> str:
+    """Seconds per step or turn: one decimal, two below a second (0.04 s, not 0.0 s)."""
+    return f"{seconds:.1f}" if seconds >= 1 else f"{seconds:.2f}"
+
+
 def clock(seconds: float) -> str:
     """Seconds as h:mm:ss, the way tqdm shows times."""
     minutes, seconds = divmod(round(seconds), 60)
@@ -89,10 +94,9 @@ class ConsoleProgress:
             self.write(self.line(now - self.start))
 
     def line(self, elapsed: float) -> str:
-        per_unit = elapsed / self.n if self.n else 0.0
-        left = f", about {clock(per_unit * (self.total - self.n))} left" if self.n else ""
-        return (f"{self.desc}: {self.unit} {self.n}/{self.total}, {per_unit:.1f} s/{self.unit}, "
-                f"{clock(elapsed)} so far{left}")
+        seconds = elapsed / self.n  # update() writes only after a unit is done
+        return (f"{self.desc}: {self.unit} {self.n}/{self.total}, {per_unit(seconds)} s/{self.unit}, "
+                f"{clock(elapsed)} so far, about {clock(seconds * (self.total - self.n))} left")
 
     def close(self) -> None:
         """The final figures, once; a stage stopped early says where."""
@@ -100,9 +104,9 @@ class ConsoleProgress:
             return
         self.closed = True
         elapsed = self.timer() - self.start
-        per_unit = f" ({elapsed / self.n:.1f} s/{self.unit})" if self.n else ""
+        rate = f" ({per_unit(elapsed / self.n)} s/{self.unit})" if self.n else ""
         if self.n >= self.total:
-            self.write(f"{self.desc}: {self.total} {self.unit}s in {clock(elapsed)}{per_unit}")
+            self.write(f"{self.desc}: {self.total} {self.unit}s in {clock(elapsed)}{rate}")
         else:
             self.write(f"{self.desc}: stopped at {self.unit} {self.n}/{self.total} after {clock(elapsed)}")
 
