@@ -35,7 +35,7 @@ from .dialogues_io import read_jsonl
 from .evaluation import EvalReport, evaluate, rejudge
 from .models import load_model_and_tokenizer
 from .paths import DATA_DIR, REPO_ROOT
-from .progress import trainer_progress
+from .progress import show_trainer_progress
 from .sft import attach_lora, build_sft_dataset, quiet_peft_wrapping, sft_trainer
 from .templating import add_functionary_tokens
 from .trainer import DiaToolDPOConfig, DiaToolDPOTrainer
@@ -166,7 +166,7 @@ def sample_jsonl(path, limit: int | None = None, seed: int = 0) -> list[dict]:
 
 
 def _training_arguments(out: Path, steps: int, batch: int, lr: float, seed: int, **extra) -> dict:
-    # disable_tqdm: the stages show their steps with progress.trainer_progress instead (a bar in Jupyter,
+    # disable_tqdm: the stages show their steps with progress.show_trainer_progress instead (a bar in Jupyter,
     # console lines under the notebook runner)
     on_gpu = torch.cuda.is_available()
     return dict(output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
@@ -328,7 +328,7 @@ def _sft_round(recipe: Recipe, folder: Path, base: str, seed: int, upstream: str
     rows = sample_jsonl(recipe.sft_data, limit, seed)
     trainer = sft_trainer(model, tokenizer, rows, args, max_length=recipe.max_length,
                           decision_weight=recipe.sft_decision_weight)
-    trainer.add_callback(trainer_progress("SFT" if folder.name == "sft" else f"SFT ({folder.name})"))
+    show_trainer_progress(trainer, "SFT" if folder.name == "sft" else f"SFT ({folder.name})")
     trainer.train()
     return _save_stage(folder, trainer, base, key, start)
 
@@ -465,7 +465,7 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
         trainer = DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
                                     peft_config=peft_config, replay_dataset=replay_dataset(recipe, tokenizer, limit))
     label = "DiaTool-DPO" if recipe.ablation == "full" else f"DiaTool-DPO ({recipe.ablation})"
-    trainer.add_callback(trainer_progress(label))
+    show_trainer_progress(trainer, label)
     trainer.train()
     return _save_stage(folder, trainer, str(sft_dir), key, start)
 

@@ -3,8 +3,9 @@
 Notebook 04 trains and evaluates for 40 minutes on 2 CPU cores. Each long stage reports how far it is,
 in one of two ways, depending on who is watching:
 
-- **In Jupyter or a terminal**: one ``tqdm.auto`` bar per stage. When the stage ends the bar stays,
-  showing the final figures (steps done, wall time, seconds per step).
+- **In Jupyter or a terminal**: one tqdm bar per stage (the widget bar where ipywidgets is installed,
+  else the text bar). When the stage ends the bar stays, showing the final figures (steps done, wall
+  time, seconds per step, the last loss).
 - **Under the notebook runner** (``python -m diatool_utils.notebooks``, so ``make demo``): nobody sees
   the notebook while it runs, so the runner sets ``DIATOOL_PROGRESS=console`` for its kernel and the
   stage writes a plain line to the runner's console now and then, and once when it ends:
@@ -20,11 +21,12 @@ in one of two ways, depending on who is watching:
             ...
             progress.update()
 
-    trainer.add_callback(trainer_progress("SFT"))   # the same for a transformers Trainer
+    show_trainer_progress(trainer, "SFT")   # the same for a transformers Trainer
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import time
@@ -85,6 +87,7 @@ class ConsoleProgress:
         self.start = self.timer()
         self.last_line = None  # when the last line was written (None: not yet)
         self.closed = False
+        self.postfix = ""  # e.g. ", loss 0.41": the latest figures of the stage, shown after the times
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -96,7 +99,11 @@ class ConsoleProgress:
     def line(self, elapsed: float) -> str:
         seconds = elapsed / self.n  # update() writes only after a unit is done
         return (f"{self.desc}: {self.unit} {self.n}/{self.total}, {per_unit(seconds)} s/{self.unit}, "
-                f"{clock(elapsed)} so far, about {clock(seconds * (self.total - self.n))} left")
+                f"{clock(elapsed)} so far, about {clock(seconds * (self.total - self.n))} left{self.postfix}")
+
+    def set_postfix(self, **figures) -> None:
+        """Figures to show after the times from now on (tqdm's name): ``set_postfix(loss="0.41")``."""
+        self.postfix = "".join(f", {name} {value}" for name, value in figures.items())
 
     def close(self) -> None:
         """The final figures, once; a stage stopped early says where."""
@@ -106,9 +113,9 @@ class ConsoleProgress:
         elapsed = self.timer() - self.start
         rate = f" ({per_unit(elapsed / self.n)} s/{self.unit})" if self.n else ""
         if self.n >= self.total:
-            self.write(f"{self.desc}: {self.total} {self.unit}s in {clock(elapsed)}{rate}")
+            self.write(f"{self.desc}: {self.total} {self.unit}s in {clock(elapsed)}{rate}{self.postfix}")
         else:
-            self.write(f"{self.desc}: stopped at {self.unit} {self.n}/{self.total} after {clock(elapsed)}")
+            self.write(f"{self.desc}: stopped at {self.unit} {self.n}/{self.total} after {clock(elapsed)}{self.postfix}")
 
     def __enter__(self):
         return self
@@ -125,6 +132,9 @@ class NoProgress:
     def update(self, n: int = 1) -> None:
         self.n += n
 
+    def set_postfix(self, **figures) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -136,7 +146,7 @@ class NoProgress:
 
 
 def stage_progress(desc: str, total: int, unit: str, show: bool = True):
-    """Progress of one stage of ``total`` units: console lines under the runner, else a ``tqdm.auto`` bar.
+    """Progress of one stage of ``total`` units: console lines under the runner, else a tqdm bar.
 
     Use it as a context manager (or call ``close()``) so the final figures come once at the end.
     """
@@ -144,17 +154,33 @@ def stage_progress(desc: str, total: int, unit: str, show: bool = True):
         return NoProgress()
     if console_mode():
         return ConsoleProgress(desc, total, unit)
-    from tqdm.auto import tqdm
-
+    # tqdm.auto's choice, without its "IProgress not found" warning in a Jupyter that lacks ipywidgets:
+    # the widget bar where it can be drawn, the text bar everywhere else
+    if _in_kernel() and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.notebook import tqdm
+    else:
+        from tqdm import tqdm
     return tqdm(total=total, desc=desc, unit=unit)
+
+
+def show_trainer_progress(trainer, desc: str) -> None:
+    """Show a Trainer's steps as one progress bar (or console lines) named ``desc``, with the latest loss.
+
+    For a Trainer built with ``disable_tqdm=True``: this becomes its only bar, and it replaces the log dict
+    such a Trainer prints at every logging step (they stay in ``trainer.state.log_history``), which in a
+    notebook would split the bar into one piece per step.
+    """
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(trainer_progress(desc))
 
 
 def trainer_progress(desc: str):
     """A ``TrainerCallback`` showing a Trainer's steps as one ``stage_progress``: steps done of ``max_steps``,
-    seconds per step, time left.
+    seconds per step, time left and the latest logged loss.
 
-    Meant for a Trainer built with ``disable_tqdm=True``, so that this is its only bar. Only the main
-    process reports (under DeepSpeed every process runs the callbacks).
+    Only the main process reports (under DeepSpeed every process runs the callbacks).
     """
     from transformers import TrainerCallback  # here, not at the top: the runner imports this module, and
     # importing transformers' trainer pulls in peft and bitsandbytes, which print notes of their own
@@ -170,6 +196,10 @@ def trainer_progress(desc: str):
         def on_step_end(self, args, state, control, **kwargs):
             if self.progress is not None:
                 self.progress.update(state.global_step - self.progress.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.progress is not None and "loss" in (logs or {}):
+                self.progress.set_postfix(loss=f"{logs['loss']:.3g}")
 
         def on_train_end(self, args, state, control, **kwargs):
             if self.progress is not None:

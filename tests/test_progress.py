@@ -12,6 +12,7 @@ from diatool_utils.progress import (
     ConsoleProgress,
     NoProgress,
     clock,
+    show_trainer_progress,
     stage_progress,
     trainer_progress,
 )
@@ -65,8 +66,21 @@ def test_clock_shows_hours_minutes_and_seconds():
     assert [clock(s) for s in (0, 59.6, 61, 3600 + 62)] == ["0:00:00", "0:01:00", "0:01:01", "1:01:02"]
 
 
+def test_figures_set_along_the_way_follow_the_times():
+    progress, timer, lines = console(total=2)
+    progress.set_postfix(loss="0.693")
+    timer.now += 1.2
+    progress.update()
+    progress.set_postfix(loss="0.41")
+    timer.now += 1.2
+    progress.update()
+    progress.close()
+    assert lines == ["SFT: step 1/2, 1.2 s/step, 0:00:01 so far, about 0:00:01 left, loss 0.693",
+                     "SFT: 2 steps in 0:00:02 (1.2 s/step), loss 0.41"]
+
+
 def test_stage_progress_is_console_lines_under_the_runner_and_a_tqdm_bar_elsewhere(monkeypatch):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     monkeypatch.delenv(PROGRESS_ENV, raising=False)
     assert isinstance(stage_progress("SFT", 2, "step"), tqdm)
@@ -83,9 +97,11 @@ def test_trainer_progress_counts_the_trainers_steps_on_the_main_process_only(mon
     for step in (1, 2, 3):
         state.global_step = step
         callback.on_step_end(None, state, None)
+        callback.on_log(None, state, None, logs={"loss": 1.0 / step, "rewards/margins": 0.1})
     callback.on_train_end(None, state, None)
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("DiaTool-DPO: step 1/3, ") and lines[-1].startswith("DiaTool-DPO: 3 steps in ")
+    assert lines[0].startswith("DiaTool-DPO: step 1/3, ") and lines[0].endswith(" left")
+    assert lines[-1].startswith("DiaTool-DPO: 3 steps in ") and lines[-1].endswith(", loss 0.333")
 
     other_rank = trainer_progress("DiaTool-DPO")
     state = SimpleNamespace(is_world_process_zero=False, max_steps=3, global_step=0)
@@ -93,6 +109,18 @@ def test_trainer_progress_counts_the_trainers_steps_on_the_main_process_only(mon
     other_rank.on_step_end(None, state, None)
     other_rank.on_train_end(None, state, None)
     assert capsys.readouterr().err == ""
+
+
+def test_a_trainer_shows_one_progress_bar_instead_of_a_log_dict_per_step(tiny_model, tmp_path):
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
+
+    args = TrainingArguments(output_dir=str(tmp_path), disable_tqdm=True, use_cpu=True, report_to=[])
+    trainer = Trainer(model=tiny_model, args=args)
+    assert PrinterCallback in [type(c) for c in trainer.callback_handler.callbacks]
+    show_trainer_progress(trainer, "SFT")
+    kinds = [type(c).__name__ for c in trainer.callback_handler.callbacks]
+    assert "PrinterCallback" not in kinds and kinds.count("TrainerProgress") == 1
 
 
 @pytest.mark.parametrize("share_prefix", [True, False], ids=["one turn at a time", "batches"])
