@@ -27,6 +27,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps $(EMBEDDED)
 	touch $@
 
+# A line per code cell and the long stages' progress while it runs, a table of wall times at the end. A failing
+# cell stops the demo: its notebook is written as far as it ran, the error included, and the message names both.
 demo: setup
 	$(BIN)/python -m diatool_utils.notebooks --in-place $(NOTEBOOKS)
 

@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 from transformers import DynamicCache, StaticCache
 
 from diatool_utils import templating
+from diatool_utils.progress import stage_progress
 
 
 @dataclass
@@ -67,9 +67,9 @@ def generate_replies(
     was_training, padding_side = model.training, tokenizer.padding_side
     model.eval()
     tokenizer.padding_side = "left"
+    progress = stage_progress("evaluation", len(prompts), "turn", show=show_progress)
     try:
-        batches = range(0, len(order), batch_size)
-        for start in tqdm(batches, desc="generating", unit="batch", disable=not show_progress):
+        for start in range(0, len(order), batch_size):
             indices = order[start : start + batch_size]
             batch = tokenizer(
                 [prompts[i] for i in indices], return_tensors="pt", padding=True, add_special_tokens=False
@@ -86,7 +86,9 @@ def generate_replies(
             for i, row, n_prompt in zip(indices, new_tokens, prompt_tokens, strict=True):
                 results[i] = _cut_at_end(row, stop_id, eos_id, tokenizer)
                 results[i].prompt_tokens = n_prompt
+            progress.update(len(indices))
     finally:
+        progress.close()
         tokenizer.padding_side = padding_side
         model.train(was_training)
     return results
@@ -110,8 +112,9 @@ def generate_replies_sharing_prefix(
     was_training = model.training
     model.eval()
     cache, cached_ids, results = DynamicCache(), [], []
+    progress = stage_progress("evaluation", len(prompts), "turn", show=show_progress)
     try:
-        for prompt in tqdm(prompts, desc="generating", unit="case", disable=not show_progress):
+        for prompt in prompts:
             ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
             shared = 0
             while shared < min(len(ids) - 1, len(cached_ids)) and ids[shared] == cached_ids[shared]:
@@ -131,7 +134,9 @@ def generate_replies_sharing_prefix(
             generation = _cut_at_end(output[0, len(ids) :].tolist(), stop_id, eos_id, tokenizer)
             generation.prompt_tokens = len(ids)
             results.append(generation)
+            progress.update()
     finally:
+        progress.close()
         model.train(was_training)
     return results
 
@@ -165,13 +170,16 @@ def generate_replies_by_dialog(
     results: list[Generation | None] = [None] * len(prompts)
     was_training = model.training
     model.eval()
+    progress = stage_progress("evaluation", len(prompts), "turn", show=show_progress)
     try:
-        for chains in tqdm(batches, desc="generating", unit="batch", disable=not show_progress):
+        for chains in batches:
             rows = [i for chain in chains for i in chain]
             for i, new_tokens in zip(rows, _decode_chains(model, ids, chains, ends, max_new_tokens), strict=True):
                 results[i] = _cut_at_end(new_tokens, stop_id, tokenizer.eos_token_id, tokenizer)
                 results[i].prompt_tokens = len(ids[i])
+            progress.update(len(rows))
     finally:
+        progress.close()
         model.train(was_training)
     return results
 

@@ -36,6 +36,7 @@ from .evaluation import EvalReport, evaluate, rejudge
 from .hardware import check_precision, default_precision, default_quantization
 from .models import load_model_and_tokenizer
 from .paths import DATA_DIR, REPO_ROOT
+from .progress import show_trainer_progress
 from .sft import attach_lora, build_sft_dataset, lora_inputs_follow_autocast, quiet_peft_wrapping, sft_trainer
 from .templating import add_functionary_tokens
 from .trainer import DiaToolDPOConfig, DiaToolDPOTrainer
@@ -183,7 +184,11 @@ def sample_jsonl(path, limit: int | None = None, seed: int = 0) -> list[dict]:
 
 
 def _training_arguments(recipe: Recipe, out: Path, steps: int, batch: int, lr: float, seed: int, **extra) -> dict:
-    """TrainingArguments shared by both stages (bf16 autocast when the recipe computes in bf16)."""
+    """TrainingArguments shared by both stages (bf16 autocast when the recipe computes in bf16).
+
+    ``disable_tqdm``: the stages show their steps with ``progress.show_trainer_progress`` instead (a bar in
+    Jupyter, console lines under the notebook runner).
+    """
     on_gpu = torch.cuda.is_available()
     return dict(output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
                 warmup_steps=max(1, steps // 10), lr_scheduler_type="cosine", logging_steps=max(1, steps // 20),
@@ -335,6 +340,7 @@ def _sft_round(recipe: Recipe, folder: Path, base: str, seed: int, upstream: str
         return done
     start = time.perf_counter()
     trainer = sft_stage_trainer(recipe, base, folder, seed, limit)
+    show_trainer_progress(trainer, "SFT" if folder.name == "sft" else f"SFT ({folder.name})")
     trainer.train()
     return _save_stage(folder, trainer, base, key, start)
 
@@ -483,6 +489,7 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     saving = dict(save_strategy="steps", save_steps=checkpoint_every, save_only_model=True) if checkpoint_every else {}
     trainer = dpo_stage_trainer(recipe, sft_dir, folder, limit, precompute_ref_log_probs=True,
                                 ref_logps_cache=str(reference_folder(sft_dir, run_dir)), **saving)
+    show_trainer_progress(trainer, "DiaTool-DPO" if recipe.ablation == "full" else f"DiaTool-DPO ({recipe.ablation})")
     trainer.train()
     return _save_stage(folder, trainer, str(sft_dir), key, start)
 
@@ -543,7 +550,7 @@ def evaluate_checkpoint(folder, recipe: Recipe, output_path=None, reuse: bool = 
     model, tokenizer = load_model_and_tokenizer(str(folder))  # full precision: the model the scores belong to
     model.eval()
     report = evaluate(model, tokenizer, cases, batch_size=recipe.eval_batch_size,
-                      max_new_tokens=recipe.max_new_tokens, show_progress=False)
+                      max_new_tokens=recipe.max_new_tokens)
     report.timing["wall_seconds"] = round(time.perf_counter() - start, 1)  # loading included
     if output_path:
         report.write(output_path)

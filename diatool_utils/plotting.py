@@ -153,7 +153,8 @@ def plot_training_curves(histories: dict[str, list[dict]], axes=None):
         axes[2].plot(steps, [h["rewards/accuracies"] for h in rows], marker=".", label=name)
     axes[1].set(title="DiaTool-DPO loss", xlabel="step")
     axes[2].set(title="reward accuracy", xlabel="step", ylim=(-0.05, 1.05))
-    axes[2].legend()
+    if len(histories) > 1:  # before the first DPO run finishes there is nothing to name
+        axes[2].legend()
     return axes
 
 

@@ -8,7 +8,6 @@ import torch
 from safetensors.torch import load_file
 
 from diatool_utils.paths import REPO_ROOT
-from diatool_utils.templating import add_functionary_tokens
 
 SEARCH = runpy.run_path(str(REPO_ROOT / "experiments" / "row_mix_search.py"))
 FIRST_ACTION = runpy.run_path(str(REPO_ROOT / "experiments" / "first_action.py"))
@@ -17,9 +16,9 @@ TRAJECTORY = runpy.run_path(str(REPO_ROOT / "experiments" / "dpo_trajectory.py")
 
 
 @pytest.fixture
-def tiny_checkpoint(tmp_path, tiny_model, tiny_tokenizer):
-    folder = tmp_path / "tiny"  # as an SFT stage leaves it: the Functionary tokens added
-    add_functionary_tokens(tiny_tokenizer, tiny_model)
+def tiny_checkpoint(tmp_path, tiny_model, tiny_tokenizer, sft_markers):
+    folder = tmp_path / "tiny"  # as an SFT stage leaves it: the Functionary tokens added, their rows trained
+    sft_markers(tiny_model, tiny_tokenizer)
     tiny_model.save_pretrained(folder)
     tiny_tokenizer.save_pretrained(folder)
     return folder
@@ -67,11 +66,12 @@ def test_first_action_script_writes_its_table_and_numbers(tmp_path, tiny_checkpo
 
 def test_sft_search_trains_measures_and_tabulates_each_variant(tmp_path):
     out = tmp_path / "sft_search"
-    base = ["model_name=tiny-random", "steps=1", "dpo_steps=1", "eval_limit=3", "max_new_tokens=4", "max_length=512"]
+    # 2 SFT steps: the first runs at the warm-up's learning rate of 0 and leaves the markers' rows untrained
+    base = ["model_name=tiny-random", "steps=2", "dpo_steps=1", "eval_limit=3", "max_new_tokens=4", "max_length=512"]
     results = SFT_SEARCH["main"](["--out", str(out), "--dpo", "--base", *base,
                                   "--variant", "plain", "--variant", "x5", "weight=5"])
     assert results["variants"]["x5"]["overrides"] == {"sft_decision_weight": 5.0}
-    assert results["base"]["sft_steps"] == 1
+    assert results["base"]["sft_steps"] == 2
     for entry in results["variants"].values():
         for stage in ("sft", "dpo"):
             assert entry[stage]["summary"]["total"] == 3

@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import warnings  # noqa: E402
 from collections import Counter  # noqa: E402
 
 import pytest  # noqa: E402
@@ -64,6 +65,14 @@ def test_training_curves_plot_the_sft_loss_and_each_dpo_runs_loss_and_accuracy()
     assert list(sft.lines[0].get_ydata()) == [2.0, 1.5]
     assert [list(line.get_ydata()) for line in loss.lines] == [[0.7], [0.6, 0.5]]
     assert [line.get_label() for line in accuracy.lines] == ["full", "no_psi"]
+
+
+def test_training_curves_of_sft_alone_draw_without_a_warning():
+    # scripts/reproduce.py draws the curves after every stage, the first time with SFT alone
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sft, loss, accuracy = plot_training_curves({"SFT": [{"step": 1, "loss": 2.0}]})
+    assert len(sft.lines) == 1 and not loss.lines and accuracy.get_legend() is None
 
 
 def test_first_action_steps_plot_the_lean_per_turn_type_and_both_aucs():

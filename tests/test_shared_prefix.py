@@ -11,7 +11,6 @@ from test_trainer import call, make_args, multi_turn_pairs, say, tool_result
 
 from diatool_utils.paths import DATA_DIR
 from diatool_utils.shared_prefix import shared_prefix_lengths, split_pair_batch, unsupported_reason
-from diatool_utils.templating import add_functionary_tokens
 from diatool_utils.trainer import DiaToolDPOTrainer
 
 GIVEN = [{"role": "user", "content": "Weather in Seoul?"}]
@@ -81,10 +80,9 @@ def assert_same(shared, full, grad_tolerance: float = 1e-5):
 
 
 @pytest.fixture
-def lora_trainer(tiny_model, tiny_tokenizer, tmp_path):
+def lora_trainer(tiny_model, tiny_tokenizer, sft_markers, tmp_path):
     def build(pairs, **overrides):
-        model, tokenizer = copy.deepcopy(tiny_model), copy.deepcopy(tiny_tokenizer)
-        add_functionary_tokens(tokenizer, model)
+        model, tokenizer = sft_markers(copy.deepcopy(tiny_model), copy.deepcopy(tiny_tokenizer))
         # random A and B: the policy differs from its reference (the adapter disabled) and every LoRA weight
         # gets a gradient
         lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj"],
@@ -131,7 +129,7 @@ def test_a_training_step_with_the_shared_prefix_matches_the_full_path(lora_train
 
 
 def test_gradient_checkpointing_falls_back_to_the_full_path_and_says_so_once(lora_trainer, caplog):
-    trainer = lora_trainer(multi_turn_pairs(), gradient_checkpointing=True)
+    trainer = lora_trainer(multi_turn_pairs(), activation_checkpointing=True)
     dataset = trainer.train_dataset
     batch = trainer._prepare_inputs(trainer.data_collator([dataset[i] for i in range(len(dataset))]))
     trainer.model.train()
@@ -195,12 +193,11 @@ def test_models_the_cache_path_does_not_cover_are_named(tiny_model, change, reas
                                                         distributed_type="DEEPSPEED", aux_loss=False)
 
 
-def test_qlora_4bit_base_gives_the_same_loss_and_gradients(tmp_path):
+def test_qlora_4bit_base_gives_the_same_loss_and_gradients(sft_markers, tmp_path):
     """Notebook 04's set-up: an NF4 base (bitsandbytes) with a LoRA adapter; the adapter disabled is the reference."""
     from diatool_utils.models import load_model_and_tokenizer
 
-    model, tokenizer = load_model_and_tokenizer("tiny-random", quantization="4bit")
-    add_functionary_tokens(tokenizer, model)
+    model, tokenizer = sft_markers(*load_model_and_tokenizer("tiny-random", quantization="4bit"))
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM",
                       init_lora_weights=False)
     pairs = identical_first_turn_pairs()

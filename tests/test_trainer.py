@@ -84,8 +84,8 @@ def multi_turn_pairs() -> list[dict]:
 
 def make_args(tmp_path, **overrides) -> DiaToolDPOConfig:
     settings = dict(output_dir=str(tmp_path), per_device_train_batch_size=2, max_steps=1, report_to=[],
-                    bf16=False, gradient_checkpointing=False, save_strategy="no", disable_tqdm=True,
-                    logging_steps=1, seed=0)
+                    bf16=False, activation_checkpointing=False, save_strategy="no", disable_tqdm=True,
+                    logging_steps=1, seed=0, dataloader_pin_memory=False)
     settings.update(overrides)
     return DiaToolDPOConfig(**settings)
 
@@ -147,7 +147,8 @@ def test_single_turn_without_margin_equals_trl_dpo(functionary_model, tmp_path):
     trl_tokenizer = copy.deepcopy(tokenizer)
     trl_tokenizer.eos_token = "<|stop|>"
     trl_args = DPOConfig(output_dir=str(tmp_path / "trl"), beta=0.7, report_to=[], bf16=False,
-                         gradient_checkpointing=False, disable_tqdm=True, per_device_train_batch_size=3)
+                         activation_checkpointing=False, disable_tqdm=True, per_device_train_batch_size=3,
+                         dataloader_pin_memory=False)
     theirs = DPOTrainer(copy.deepcopy(policy), ref_model=copy.deepcopy(model), args=trl_args,
                         train_dataset=Dataset.from_list(trl_rows(pairs)), processing_class=trl_tokenizer)
 
@@ -318,10 +319,11 @@ def test_a_model_name_loads_the_model_and_its_tokenizer(tmp_path):
     assert trainer.ref_model is not None and trainer.pair_reports["train"].kept == 3
 
 
-def test_lora_without_ref_model_uses_the_disabled_adapter_as_reference(functionary_model, tmp_path):
+def test_lora_without_ref_model_uses_the_disabled_adapter_as_reference(tiny_model, tiny_tokenizer, sft_markers,
+                                                                       tmp_path):
     from peft import LoraConfig
 
-    model, tokenizer = functionary_model
+    model, tokenizer = sft_markers(tiny_model, tiny_tokenizer)
     pairs = multi_turn_pairs()
     args = make_args(tmp_path, max_steps=1, per_device_train_batch_size=4, learning_rate=5e-2)
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
@@ -341,10 +343,10 @@ def test_lora_without_ref_model_uses_the_disabled_adapter_as_reference(functiona
     assert trainer.state.log_history[-1]["train_loss"] > 0
 
 
-def test_trainable_token_lora_on_a_tied_head_is_refused_with_advice(functionary_model, tmp_path):
+def test_trainable_token_lora_on_a_tied_head_is_refused_with_advice(tiny_model, tiny_tokenizer, sft_markers, tmp_path):
     from peft import LoraConfig
 
-    model, tokenizer = functionary_model
+    model, tokenizer = sft_markers(tiny_model, tiny_tokenizer)
     ids = tokenizer.convert_tokens_to_ids(["<|from|>", "<|recipient|>", "<|content|>", "<|stop|>"])
     lora = LoraConfig(r=4, target_modules=["q_proj"], trainable_token_indices={"embed_tokens": ids},
                       task_type="CAUSAL_LM")
