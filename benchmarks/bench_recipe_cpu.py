@@ -3,11 +3,12 @@
     before  the recipe's CPU path until this benchmark's path landed: a 4-bit NF4 base with fp32 compute
             (QLoRA as on a GPU), LoRA dropout 0.05 in SFT, the
             reference forward at every DPO step, TRL's fused LM head over every position (as TRL runs it on a
-            CPU), replies written one turn at a time on the cached history
+            CPU), a padding mask on every forward, replies written one turn at a time on the cached history
     after   ``Recipe()`` on this machine (``hardware``): a base without quantization, bf16 weights and autocast
             where the processor has bf16 dot products (fp32 elsewhere), no LoRA dropout, reference log-probs computed once per pair before DPO, and replies written by
             dialogue (each history read once, the dialogue's turns side by side; fp32, the same replies); the
-            fused LM head over the scored positions only (``trainer.scored_positions_only``)
+            fused LM head over the scored positions only (``trainer.scored_positions_only``), and no padding
+            mask on right-padded batches (``padding.causal_only``)
 
 Per model and stage, in the unit the stage produces:
 
@@ -42,7 +43,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# isort: off
+import diatool_utils  # noqa: F401  (before transformers imports bitsandbytes: drops its note nobody can act on)
 from transformers import TrainerCallback
+# isort: on
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
@@ -82,9 +86,12 @@ class StepClock(TrainerCallback):
 
 
 def measure_sft(model_name: str, path: str, sft_dir: str, steps: int) -> dict:
+    from diatool_utils import sft
     from diatool_utils.pipeline import sft_stage_trainer
 
     recipe, _ = recipes(model_name, path)
+    if path == "before":
+        sft.causal_only = lambda mask: mask  # the padding mask as before
     with tempfile.TemporaryDirectory() as out:
         trainer = sft_stage_trainer(recipe, sft_dir, Path(out), recipe.seed)
         clock = StepClock(steps + 1)
@@ -104,6 +111,7 @@ def measure_sft(model_name: str, path: str, sft_dir: str, steps: int) -> dict:
 
 
 def measure_dpo(model_name: str, path: str, sft_dir: str, steps: int) -> dict:
+    from diatool_utils import shared_prefix
     from diatool_utils import trainer as trainer_module
     from diatool_utils.pipeline import dpo_stage_trainer
     from diatool_utils.trainer import DiaToolDPOTrainer
@@ -120,11 +128,12 @@ def measure_dpo(model_name: str, path: str, sft_dir: str, steps: int) -> dict:
         return result
 
     DiaToolDPOTrainer._precompute_ref_logps = timed_precompute
-    if path == "before":  # TRL's own CPU behaviour: every position through the LM head
-        trainer_module.scored_positions_only = contextlib.nullcontext
+    if path == "before":
+        trainer_module.scored_positions_only = contextlib.nullcontext  # TRL's CPU behaviour: every position scored
+        trainer_module.causal_only = shared_prefix.causal_only = lambda mask: mask  # the padding mask as before
     with tempfile.TemporaryDirectory() as out:
-        config = ({"precompute_ref_log_probs": True, "ref_logps_cache": str(Path(out) / "reference")}
-                  if path == "after" else {})
+        config = ({"ref_logps_cache": str(Path(out) / "reference")} if path == "after" else
+                  {"precompute_ref_log_probs": False})  # before: the reference forward at every step
         trainer = dpo_stage_trainer(recipe, sft_dir, Path(out), **config)  # the reference pass: every pair of the run
         clock = StepClock(steps + 1)
         trainer.add_callback(clock)
@@ -222,8 +231,10 @@ def run_one(args) -> None:
 # The driver
 # ---------------------------------------------------------------------------------------------
 
-def sft_model(model_name: str) -> str:
-    """Notebook 04's SFT model for ``model_name``, trained with ``Recipe()`` if it is not there yet."""
+def sft_model(model_name: str, given: str | None = None) -> str:
+    """``given``, else notebook 04's SFT model for ``model_name``, trained with ``Recipe()`` if it is not there yet."""
+    if given:
+        return given
     run = REPO / SFT_RUN[model_name]
     merged = run / "sft" / "merged"
     if not (merged / "model.safetensors").is_file():
@@ -263,7 +274,7 @@ def summarise(results: dict) -> str:
 
 def measure_model(args, model_name: str, wanted: list[str]) -> dict:
     """Every wanted stage on both paths ("before" first, each in a fresh process), and the bf16 tolerance check."""
-    sft_dir = sft_model(model_name)
+    sft_dir = sft_model(model_name, args.sft_dir)
     stages = {}
     for stage in wanted:
         runs = {}
@@ -291,9 +302,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=None, help="comma-separated; default: smollm2-135m, and "
                         "qwen2.5-coder-0.5b when `make qwen` installed it")
-    parser.add_argument("--sft-steps", type=int, default=6, help="timed SFT steps (one more runs as warm-up)")
-    parser.add_argument("--dpo-steps", type=int, default=6, help="timed DPO steps (one more runs as warm-up)")
+    parser.add_argument("--sft-steps", type=int, default=8, help="timed SFT steps (one more runs as warm-up)")
+    parser.add_argument("--dpo-steps", type=int, default=12, help="timed DPO steps (one more runs as warm-up)")
     parser.add_argument("--eval-turns", type=int, default=199, help="judged turns (the first N of the benchmark)")
+    parser.add_argument("--sft-dir", help="the SFT checkpoint to start from (default: notebook 04's)")
     parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated, of sft, dpo, eval")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "bench_recipe_cpu.json")
     parser.add_argument("--one", nargs=4, metavar=("STAGE", "PATH", "MODEL", "SFT_DIR"), help=argparse.SUPPRESS)

@@ -363,10 +363,15 @@ def sft_stage_trainer(recipe: Recipe, base: str, folder: Path, seed: int, limit:
 
 
 def dpo_config(recipe: Recipe, out: Path, **extra) -> DiaToolDPOConfig:
-    """The DiaToolDPOConfig of a recipe, with its ablation switches applied (``extra``: more TrainingArguments)."""
+    """The DiaToolDPOConfig of a recipe, with its ablation switches applied (``extra``: more config fields).
+
+    The reference's log-probs are computed in one pass before training (``precompute_ref_log_probs``); give
+    ``ref_logps_cache`` a folder and later runs from the same model read them back (``train_dpo`` does).
+    """
     nll = recipe.nll_weight > 0
     # TRL turns activation checkpointing on by default: it saves GPU memory by running each forward
     # twice. A CPU has the memory and not the compute, so it stays off there.
+    extra = {"precompute_ref_log_probs": True, **extra}
     return DiaToolDPOConfig(
         **_training_arguments(recipe, out, recipe.dpo_steps, recipe.dpo_batch_size, recipe.dpo_learning_rate,
                               recipe.seed, activation_checkpointing=torch.cuda.is_available(), **extra),
@@ -487,8 +492,8 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
         return done
     start = time.perf_counter()
     saving = dict(save_strategy="steps", save_steps=checkpoint_every, save_only_model=True) if checkpoint_every else {}
-    trainer = dpo_stage_trainer(recipe, sft_dir, folder, limit, precompute_ref_log_probs=True,
-                                ref_logps_cache=str(reference_folder(sft_dir, run_dir)), **saving)
+    trainer = dpo_stage_trainer(recipe, sft_dir, folder, limit, ref_logps_cache=str(reference_folder(sft_dir, run_dir)),
+                                **saving)
     show_trainer_progress(trainer, "DiaTool-DPO" if recipe.ablation == "full" else f"DiaTool-DPO ({recipe.ablation})")
     trainer.train()
     return _save_stage(folder, trainer, str(sft_dir), key, start)

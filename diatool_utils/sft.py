@@ -32,6 +32,7 @@ from transformers import PreTrainedModel, Trainer, TrainingArguments
 
 from .loss import decision_token_weights
 from .masking import tokenize_conversation
+from .padding import causal_only
 from .templating import FUNCTIONARY_SPECIAL_TOKENS, add_functionary_tokens, missing_functionary_tokens
 
 IGNORE_INDEX = -100
@@ -262,7 +263,8 @@ def assistant_only_loss(model, inputs: dict, num_items_in_batch=None):
     """
     targets = inputs["labels"][:, 1:]  # position p predicts token p+1
     keep = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)  # [K] positions, union over rows
-    outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], logits_to_keep=keep)
+    outputs = model(input_ids=inputs["input_ids"], attention_mask=causal_only(inputs["attention_mask"]),
+                    logits_to_keep=keep)
     kept = targets[:, keep]  # [B, K]
     per_token = torch.nn.functional.cross_entropy(outputs.logits.flatten(0, 1).float(), kept.flatten(),
                                                   ignore_index=IGNORE_INDEX, reduction="none")

@@ -42,6 +42,8 @@ import torch
 from accelerate.utils import is_peft_model
 from transformers import DynamicCache
 
+from .padding import causal_only
+
 __all__ = ["SharedPrefixBatch", "shared_prefix_lengths", "split_pair_batch", "shared_prefix_forward",
            "unsupported_reason", "FUSED_FIELDS"]
 
@@ -155,8 +157,10 @@ def shared_prefix_forward(model, batch: SharedPrefixBatch) -> SimpleNamespace:
     """
     num_pairs = batch.prefix_ids.size(0)
     cache = DynamicCache()
-    prefix = model(input_ids=batch.prefix_ids, attention_mask=batch.prefix_mask, shift_labels=batch.prefix_labels,
-                   cache=cache, fused_lm_head=True)
+    # the prefixes are right-padded: causal attention alone keeps real tokens off the padding (padding.py); the
+    # continuation's mask keeps them off the padded prefix slots
+    prefix = model(input_ids=batch.prefix_ids, attention_mask=causal_only(batch.prefix_mask),
+                   shift_labels=batch.prefix_labels, cache=cache, fused_lm_head=True)
     # One copy of the prefix's keys and values per side: rows [chosen 0..B-1, rejected 0..B-1].
     cache.reorder_cache(torch.arange(num_pairs, device=batch.prefix_ids.device).repeat(2))
     continuation = model(input_ids=batch.continuation_ids, attention_mask=batch.continuation_mask,

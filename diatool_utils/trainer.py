@@ -85,6 +85,7 @@ from .collator import (  # noqa: E402
     tokenize_pair,
 )
 from .loss import decision_token_weights, diatool_dpo_loss, per_turn_logps  # noqa: E402
+from .padding import causal_only  # noqa: E402
 from .reference_cache import ReferenceCache, model_fingerprint, pair_key  # noqa: E402
 from .sft import (  # noqa: E402
     AssistantOnlyCollator,
@@ -542,7 +543,9 @@ class DiaToolDPOTrainer(DPOTrainer):
 
     @staticmethod
     def _model_kwargs(inputs: dict) -> dict:
-        return {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"], "use_cache": False}
+        # right-padded rows need no padding mask in a causal model (padding.py)
+        return {"input_ids": inputs["input_ids"], "attention_mask": causal_only(inputs["attention_mask"]),
+                "use_cache": False}
 
     @staticmethod
     def _labels(inputs: dict) -> torch.Tensor:
@@ -667,6 +670,7 @@ class DiaToolDPOTrainer(DPOTrainer):
         model_kwargs = self._model_kwargs(inputs)
         if self.aux_loss_enabled:
             model_kwargs["output_router_logits"] = True
+            model_kwargs["attention_mask"] = inputs["attention_mask"]  # the router's balance counts real tokens only
         num_turns = inputs["num_turns"]  # [2B]
 
         # Per-token log-probs from TRL's fused LM head (no [2B, L, V] logits): policy, then reference.
