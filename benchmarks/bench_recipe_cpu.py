@@ -1,14 +1,15 @@
 """The recipe's CPU path against the path it replaced, side by side on one machine: SFT, DiaTool-DPO, evaluation.
 
-    before  the recipe's CPU path until this benchmark's path landed: a 4-bit NF4 base with fp32 compute
-            (QLoRA as on a GPU), LoRA dropout 0.05 in SFT, the
-            reference forward at every DPO step, TRL's fused LM head over every position (as TRL runs it on a
-            CPU), a padding mask on every forward, replies written one turn at a time on the cached history
-    after   ``Recipe()`` on this machine (``hardware``): a base without quantization, bf16 weights and autocast
-            where the processor has bf16 dot products (fp32 elsewhere), no LoRA dropout, reference log-probs computed once per pair before DPO, and replies written by
-            dialogue (each history read once, the dialogue's turns side by side; fp32, the same replies); the
-            fused LM head over the scored positions only (``trainer.scored_positions_only``), and no padding
-            mask on right-padded batches (``padding.causal_only``)
+    before  the recipe's CPU path until this benchmark's path landed: a 4-bit NF4 base with fp32 compute (QLoRA
+            as on a GPU), LoRA dropout 0.05 in SFT, a padding mask on every forward, TRL's fused LM head over
+            every position (as TRL runs it on a CPU), both pairs of a DPO step in one forward with the reference
+            forward inside every step, replies written one turn at a time on the cached history
+    after   ``Recipe()`` on this machine (``hardware``): a base without quantization, in bf16 (weights and
+            autocast) where the processor has bf16 dot products, fp32 elsewhere; no LoRA dropout; no padding mask
+            on right-padded batches (``padding.causal_only``); the fused LM head over the scored positions only
+            (``trainer.scored_positions_only``); the reference log-probs computed once per pair before DPO, one
+            pair per forward (so they are the policy's own numbers at step 0); replies written by dialogue (each
+            history read once, the dialogue's turns side by side; fp32, the same replies)
 
 Per model and stage, in the unit the stage produces:
 
@@ -18,10 +19,11 @@ Per model and stage, in the unit the stage produces:
                  gives the rate of a later run that reads the reference log-probs back
     evaluation   judged turns per minute, greedy                (the same turns; identical replies are counted)
 
-Each measurement runs in a fresh process, "before" first; the first optimizer step of each is a warm-up and
-not timed. Both start from the same SFT model: notebook 04's (``runs/04_qlora/sft``, trained here with
-``Recipe()`` if absent). Also recorded: the SFT and DPO loss of one batch in fp32 and in bf16 on the same
-weights, the tolerance the bf16 path is held to.
+Each measurement runs in a fresh process, "before" first, inside a run of the recipe's length (its learning-rate
+schedule, its 48 DPO pairs); the first optimizer step is a warm-up and not timed. Both paths start from the same
+SFT model: notebook 04's (``runs/04_qlora/sft``, trained here with ``Recipe()`` if absent). Also recorded: on the
+same weights, fp32 against bf16, the SFT loss of 4 conversations and the per-turn log-probs of 4 pairs: the
+tolerance the bf16 path is held to.
 
     python benchmarks/bench_recipe_cpu.py                     # the 135M model, and Qwen2.5-Coder-0.5B after `make qwen`
     python benchmarks/bench_recipe_cpu.py --models smollm2-135m --sft-steps 3 --dpo-steps 3 --eval-turns 20
@@ -132,8 +134,9 @@ def measure_dpo(model_name: str, path: str, sft_dir: str, steps: int) -> dict:
         trainer_module.scored_positions_only = contextlib.nullcontext  # TRL's CPU behaviour: every position scored
         trainer_module.causal_only = shared_prefix.causal_only = lambda mask: mask  # the padding mask as before
     with tempfile.TemporaryDirectory() as out:
-        config = ({"ref_logps_cache": str(Path(out) / "reference")} if path == "after" else
-                  {"precompute_ref_log_probs": False})  # before: the reference forward at every step
+        config = ({"ref_logps_cache": str(Path(out) / "reference")} if path == "after" else  # before: both pairs in
+                  {"precompute_ref_log_probs": False,  # one forward, the reference forward at every step
+                   "per_device_train_batch_size": recipe.dpo_batch_size, "gradient_accumulation_steps": 1})
         trainer = dpo_stage_trainer(recipe, sft_dir, Path(out), **config)  # the reference pass: every pair of the run
         clock = StepClock(steps + 1)
         trainer.add_callback(clock)

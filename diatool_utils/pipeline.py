@@ -183,14 +183,20 @@ def sample_jsonl(path, limit: int | None = None, seed: int = 0) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
-def _training_arguments(recipe: Recipe, out: Path, steps: int, batch: int, lr: float, seed: int, **extra) -> dict:
-    """TrainingArguments shared by both stages (bf16 autocast when the recipe computes in bf16).
+def _training_arguments(recipe: Recipe, out: Path, steps: int, batch: int, lr: float, seed: int,
+                        per_forward: int | None = None, **extra) -> dict:
+    """TrainingArguments shared by both stages (bf16 autocast when the recipe computes in bf16): ``batch`` examples
+    per optimizer step, ``per_forward`` of them in each forward (gradient accumulation over the rest; default all).
 
     ``disable_tqdm``: the stages show their steps with ``progress.show_trainer_progress`` instead (a bar in
     Jupyter, console lines under the notebook runner).
     """
     on_gpu = torch.cuda.is_available()
-    return dict(output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
+    per_forward = per_forward or batch
+    if batch % per_forward:
+        raise ValueError(f"a batch of {batch} does not split into forwards of {per_forward}")
+    return dict(output_dir=str(out), max_steps=steps, per_device_train_batch_size=per_forward,
+                gradient_accumulation_steps=batch // per_forward, learning_rate=lr,
                 warmup_steps=max(1, steps // 10), lr_scheduler_type="cosine", logging_steps=max(1, steps // 20),
                 save_strategy="no", report_to=[], seed=seed, bf16=recipe.precision == "bf16", use_cpu=not on_gpu,
                 disable_tqdm=True) | extra
@@ -367,17 +373,28 @@ def dpo_config(recipe: Recipe, out: Path, **extra) -> DiaToolDPOConfig:
 
     The reference's log-probs are computed in one pass before training (``precompute_ref_log_probs``); give
     ``ref_logps_cache`` a folder and later runs from the same model read them back (``train_dpo`` does).
+
+    Each forward takes one pair, in the reference pass and in training (gradient accumulation makes the batch).
+    So a pair's reference values are the very numbers the policy computes for it at step 0: in bf16 the result
+    of a forward depends on what it is padded with (a turn's log-prob moved by up to 0.76 nats on the 135M
+    model between batches of 2 and 4 pairs), and a reference computed beside other pairs than in training
+    would start every pair at a random log-ratio instead of 0.
     """
     nll = recipe.nll_weight > 0
+    if recipe.dpo_replay_weight and recipe.dpo_replay_batch_size % recipe.dpo_batch_size:
+        raise ValueError(f"dpo_replay_batch_size={recipe.dpo_replay_batch_size} must split evenly over the "
+                         f"{recipe.dpo_batch_size} one-pair forwards of a DPO step (dpo_batch_size)")
     # TRL turns activation checkpointing on by default: it saves GPU memory by running each forward
     # twice. A CPU has the memory and not the compute, so it stays off there.
     extra = {"precompute_ref_log_probs": True, **extra}
     return DiaToolDPOConfig(
         **_training_arguments(recipe, out, recipe.dpo_steps, recipe.dpo_batch_size, recipe.dpo_learning_rate,
-                              recipe.seed, activation_checkpointing=torch.cuda.is_available(), **extra),
+                              recipe.seed, per_forward=1, activation_checkpointing=torch.cuda.is_available(),
+                              **extra),
         beta=recipe.beta, gamma=recipe.gamma, margin=recipe.margin, max_length=recipe.max_length,
         decision_weight=recipe.dpo_decision_weight,
-        replay_weight=recipe.dpo_replay_weight, replay_batch_size=recipe.dpo_replay_batch_size,
+        replay_weight=recipe.dpo_replay_weight,
+        replay_batch_size=max(1, recipe.dpo_replay_batch_size // recipe.dpo_batch_size),  # per one-pair forward
         loss_type=["sigmoid", "sft"] if nll else ["sigmoid"],
         loss_weights=[1.0, recipe.nll_weight] if nll else None,
         **ABLATIONS[recipe.ablation],

@@ -1,6 +1,7 @@
 """The one-command reproduction (scripts/reproduce.py) end to end on the tiny model."""
 
 import json
+import math
 import random
 import runpy
 from collections import Counter
@@ -256,8 +257,11 @@ def test_replay_keys_the_dpo_stage_only_when_it_is_on(tmp_path):
     assert {name for name in replaying if name not in plain} == \
         {"dpo_replay_weight", "dpo_replay_batch_size", "sft_decision_weight", "replay_sha256"}
     assert replaying["replay_sha256"] == stage_key(Recipe(), "sft")["data_sha256"]  # the SFT data by default
-    config = dpo_config(Recipe(dpo_replay_weight=2.0, dpo_replay_batch_size=3), tmp_path)
-    assert (config.replay_weight, config.replay_batch_size) == (2.0, 3)
+    config = dpo_config(Recipe(dpo_replay_weight=2.0, dpo_replay_batch_size=4), tmp_path)
+    # a step is dpo_batch_size one-pair forwards; each trains its share of the step's replay conversations
+    assert (config.replay_weight, config.replay_batch_size, config.gradient_accumulation_steps) == (2.0, 2, 2)
+    with pytest.raises(ValueError, match="dpo_replay_batch_size=3 must split evenly over the 2 one-pair forwards"):
+        dpo_config(Recipe(dpo_replay_weight=2.0, dpo_replay_batch_size=3), tmp_path)
     assert replay_dataset(Recipe(), tokenizer=None) is None
 
 
@@ -293,14 +297,17 @@ def test_the_bf16_path_trains_on_any_cpu_and_merges_into_full_precision(tmp_path
 
     from diatool_utils.models import load_model_and_tokenizer
 
-    recipe = Recipe(model_name="tiny-random", precision="bf16", quantization=None, sft_steps=2, dpo_steps=2,
+    recipe = Recipe(model_name="tiny-random", precision="bf16", quantization=None, sft_steps=2, dpo_steps=4,
                     max_length=512)
     sft = train_sft(recipe, tmp_path, limit=8)
     assert json.loads((sft.path.parent / "stage.json").read_text())["key"]["precision"] == "bf16"
     assert sft.history[0]["loss"] > 0
-    dpo = train_dpo(recipe, sft.path, tmp_path, limit=4)
+    dpo = train_dpo(recipe, sft.path, tmp_path, limit=8)
     first = next(entry for entry in dpo.history if "loss" in entry)
-    assert abs(first["loss"] - 1.3133) < 1e-3  # step 0: policy == reference, loss = log(1 + e^(beta * margin))
+    # step 0: the policy is the reference, to the last bit (one pair per forward in both passes), so every reward
+    # is 0 and the loss is log(1 + e^(beta * margin))
+    assert first["rewards/chosen"] == first["rewards/rejected"] == 0.0
+    assert first["loss"] == pytest.approx(math.log1p(math.exp(recipe.beta * recipe.margin)), abs=1e-6)
     assert list((tmp_path / "sft" / "reference_logps").glob("*.json")), "the reference log-probs are kept"
     merged, _ = load_model_and_tokenizer(str(dpo.path))
     assert next(merged.parameters()).dtype == torch.float32
