@@ -4,8 +4,8 @@ Batches here are padded on the right: each row's real tokens come first, then pa
 token at position i attends to positions 0 .. i, which for a real token are all real. So the padding mask
 changes nothing a loss reads, only what the padded positions compute (their labels are -100): a forward
 without it gives every scored value and gradient as with it. Without a mask the attention runs causal-only
-and skips the blocks above the diagonal, where a masked attention computes every block: on a CPU that was
-a third of an SFT step of the 135M model (benchmarks/bench_recipe_cpu.py).
+and skips the blocks above the diagonal, where a masked attention computes every block: an SFT step of the
+135M model on a CPU ran 15 % faster.
 
     model(input_ids=ids, attention_mask=causal_only(mask))
 """

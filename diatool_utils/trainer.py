@@ -86,6 +86,7 @@ from .collator import (  # noqa: E402
 )
 from .loss import decision_token_weights, diatool_dpo_loss, per_turn_logps  # noqa: E402
 from .padding import causal_only  # noqa: E402
+from .progress import stage_progress  # noqa: E402
 from .reference_cache import ReferenceCache, model_fingerprint, pair_key  # noqa: E402
 from .sft import (  # noqa: E402
     AssistantOnlyCollator,
@@ -631,28 +632,47 @@ class DiaToolDPOTrainer(DPOTrainer):
                 self._in_reference_mode = False
 
     def _precompute_ref_logps(self, dataset, name, batch_size):
-        """TRL's precompute, with the values kept in ``args.ref_logps_cache`` when it is set (``reference_cache``):
-        pairs found there are read, the others computed by TRL's pass and added to it."""
-        if self.args.ref_logps_cache is None or self.accelerator.num_processes > 1:
+        """The reference's per-turn log-probs of every pair, in one pass before training (TRL's
+        ``precompute_ref_log_probs``), read from and added to ``args.ref_logps_cache`` when it is set
+        (``reference_cache``). Distributed runs take TRL's own pass, without the cache."""
+        if self.accelerator.num_processes > 1 or self.is_deepspeed_enabled:
             with self._reference_mode():
                 return super()._precompute_ref_logps(dataset, name, batch_size)
-        reference = self.accelerator.unwrap_model(self.ref_model or self.model)
-        fingerprint = model_fingerprint(
-            reference, autocast=str(self.accelerator.mixed_precision), shared_prefix=self.args.shared_prefix,
-            batch_size=batch_size, decision_weight=self.args.decision_weight)
-        cache = ReferenceCache(self.args.ref_logps_cache, fingerprint)
-        sides = ("chosen_input_ids", "chosen_turn_index", "rejected_input_ids", "rejected_turn_index")
-        keys = [pair_key(*columns) for columns in zip(*(dataset[side] for side in sides), strict=True)]
-        missing = cache.missing(keys)
-        logger.info(f"{name} pairs: reference log-probs of {len(keys) - len(missing)} of {len(keys)} read from "
-                    f"{cache.path}; computing {len(missing)}")
-        if missing:
-            with self._reference_mode():
-                computed = super()._precompute_ref_logps(dataset.select(missing), name, batch_size)
-            cache.add([keys[i] for i in missing], computed["ref_chosen_logps"], computed["ref_rejected_logps"],
-                      computed["chosen_turns"], computed["rejected_turns"])
-        chosen, rejected = cache.read(keys, self._ref_turns_width)
+        if self.args.ref_logps_cache is None:
+            chosen, rejected = self._reference_pass(dataset, name, batch_size)
+        else:
+            reference = self.accelerator.unwrap_model(self.ref_model or self.model)
+            fingerprint = model_fingerprint(
+                reference, autocast=str(self.accelerator.mixed_precision), shared_prefix=self.args.shared_prefix,
+                batch_size=batch_size, decision_weight=self.args.decision_weight)
+            cache = ReferenceCache(self.args.ref_logps_cache, fingerprint)
+            sides = ("chosen_input_ids", "chosen_turn_index", "rejected_input_ids", "rejected_turn_index")
+            keys = [pair_key(*columns) for columns in zip(*(dataset[side] for side in sides), strict=True)]
+            missing = cache.missing(keys)
+            logger.info(f"{name} pairs: reference log-probs of {len(keys) - len(missing)} of {len(keys)} read from "
+                        f"{cache.path}; computing {len(missing)}")
+            if missing:
+                todo = dataset.select(missing)
+                cache.add([keys[i] for i in missing], *self._reference_pass(todo, name, batch_size),
+                          todo["chosen_turns"], todo["rejected_turns"])
+            chosen, rejected = cache.read(keys, self._ref_turns_width)
         return dataset.add_column("ref_chosen_logps", chosen).add_column("ref_rejected_logps", rejected)
+
+    def _reference_pass(self, dataset, name: str, batch_size: int) -> tuple[list, list]:
+        """Per-turn reference log-probs of ``dataset``'s pairs, in order, chosen and rejected: [W] lists (float32)."""
+        model = self.ref_model or self.model
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                                             collate_fn=self.data_collator)
+        chosen, rejected = [], []
+        with self._reference_mode(), stage_progress(f"reference log-probs ({name} pairs)", len(dataset), "pair") as \
+                progress:
+            for batch in loader:
+                batch = {key: value.to(self.accelerator.device) for key, value in batch.items()}
+                chosen_logps, rejected_logps = self.compute_ref_log_probs(model, batch)
+                chosen += chosen_logps.float().cpu().tolist()
+                rejected += rejected_logps.float().cpu().tolist()
+                progress.update(len(chosen_logps))
+        return chosen, rejected
 
     def compute_ref_log_probs(self, model, inputs):
         """Reference log-probs of one padded batch, per turn: ([B, W], [B, W]) for chosen and rejected.
