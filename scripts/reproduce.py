@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import matplotlib
@@ -51,8 +51,9 @@ def parse_args(argv):
         if f.name == "ablation":
             continue
         # SUPPRESS: a flag not given leaves no attribute, so "--dpo-rows none" (None) still overrides the default
+        default = f"{f.default_factory()} on this machine" if f.default is MISSING else f.default
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=recipe_field_parser(f.name),
-                            default=argparse.SUPPRESS, help=f"(default {f.default})")
+                            default=argparse.SUPPRESS, help=f"(default {default})")
     return parser.parse_args(argv)
 
 
