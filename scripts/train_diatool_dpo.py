@@ -26,9 +26,13 @@ import random
 from dataclasses import dataclass, field
 
 import torch
+
+# isort: off
+import diatool_utils  # noqa: F401  (before transformers imports bitsandbytes: drops its note nobody can act on)
 from transformers import AutoModelForCausalLM, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
+# isort: on
 
 from diatool_utils.dialogues_io import read_jsonl
 from diatool_utils.models import EMBEDDED_MODEL, bnb_4bit_config, load_tokenizer, resolve_model_path
