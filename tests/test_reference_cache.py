@@ -9,7 +9,6 @@ from peft import LoraConfig, get_peft_model
 from test_trainer import first_batch, make_args, multi_turn_pairs
 
 from diatool_utils.reference_cache import ReferenceCache, model_fingerprint, pair_key
-from diatool_utils.templating import add_functionary_tokens
 from diatool_utils.trainer import DiaToolDPOConfig, DiaToolDPOTrainer
 
 
@@ -53,8 +52,9 @@ def test_a_damaged_cache_file_is_named(tmp_path):
         ReferenceCache(tmp_path, "abc")
 
 
-def test_a_second_run_reads_the_reference_instead_of_computing_it(tiny_model, tiny_tokenizer, tmp_path, monkeypatch):
-    add_functionary_tokens(tiny_tokenizer, tiny_model)
+def test_a_second_run_reads_the_reference_instead_of_computing_it(tiny_model, tiny_tokenizer, tmp_path, monkeypatch,
+                                                                   sft_markers):
+    sft_markers(tiny_model, tiny_tokenizer)
     pairs = multi_turn_pairs()
     computed = []
     original = DiaToolDPOTrainer.compute_ref_log_probs
@@ -83,8 +83,8 @@ def test_a_second_run_reads_the_reference_instead_of_computing_it(tiny_model, ti
     assert sum(computed) == 4 * len(pairs) and len(list((tmp_path / "reference").glob("*.json"))) == 2
 
 
-def test_read_back_values_give_the_loss_of_the_live_reference(tiny_model, tiny_tokenizer, tmp_path):
-    add_functionary_tokens(tiny_tokenizer, tiny_model)
+def test_read_back_values_give_the_loss_of_the_live_reference(tiny_model, tiny_tokenizer, tmp_path, sft_markers):
+    sft_markers(tiny_model, tiny_tokenizer)
     pairs = multi_turn_pairs()
     peft = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)  # policy != reference
     losses = []
