@@ -114,6 +114,9 @@ class Recipe:
     dpo_decision_weight: float = 1.0
     # Extension. Table-1 rows to train DPO on; None = all ten (the paper). A row named twice weighs twice.
     dpo_rows: tuple[int, ...] | None = None
+    # Extension. Every DPO step takes one pair of each row (of dpo_rows, or all ten), so no step carries one row's
+    # lean; dpo_batch_size must then be a multiple of the number of rows. False: pairs in random order.
+    dpo_row_balanced: bool = False
     # Extension. Replay: every DPO step also trains dpo_replay_batch_size SFT conversations (the SFT loss)
     # times this weight (trainer docstring); 0 = off. dpo_replay_data None replays recipe.sft_data.
     dpo_replay_weight: float = 0.0
@@ -239,6 +242,8 @@ def stage_key(recipe: Recipe, stage: str, limit: int | None = None, upstream: st
         key["sft_decision_weight"] = recipe.sft_decision_weight
     if stage == "dpo" and recipe.dpo_decision_weight != 1:
         key["dpo_decision_weight"] = recipe.dpo_decision_weight
+    if stage == "dpo" and recipe.dpo_row_balanced:
+        key["dpo_row_balanced"] = True
     if stage == "dpo" and recipe.dpo_replay_weight:
         key.update(dpo_replay_weight=recipe.dpo_replay_weight, dpo_replay_batch_size=recipe.dpo_replay_batch_size,
                    sft_decision_weight=recipe.sft_decision_weight, replay_sha256=file_digest(recipe.replay_data))
@@ -450,7 +455,43 @@ def dpo_pairs(recipe: Recipe, limit: int | None = None) -> tuple[list[dict], boo
         limit = limit and max(2, limit - limit % 2)
     elif recipe.dpo_rows:
         pairs = select_rows(pairs, recipe.dpo_rows, recipe.dpo_data)
+    if recipe.dpo_row_balanced:
+        if twins:
+            raise ValueError(f"{recipe.dpo_data} holds twin pairs, which train as whole twins: set "
+                             "dpo_row_balanced=False for them")
+        pairs = row_balanced(pairs, recipe.dpo_rows, recipe.dpo_batch_size, recipe.seed, recipe.dpo_data)
     return (pairs[:limit] if limit else pairs), twins
+
+
+def row_balanced(pairs: list[dict], rows, batch_size: int, seed: int, source) -> list[dict]:
+    """``pairs`` in blocks that hold one pair of each Table-1 row (a row named k times in ``rows``, k pairs), each
+    block in a shuffled order; ``rows`` None means every row the pairs come from. Read in order, a batch of
+    ``batch_size`` pairs, a multiple of the block, averages every row's pull: rows 1-4 reward a call, rows 5-10
+    a text reply, and a batch of two random pairs carries whichever lean its rows have.
+
+    Pairs that fill no whole block (a row beyond the shortest, a row not in ``rows``) are left out, and said.
+    """
+    found = Counter(pair.get("row") for pair in pairs)
+    if None in found:
+        raise ValueError(f"{found[None]} of {len(pairs)} pairs in {source} have no 'row' (their Table-1 row): "
+                         "row-balanced batches need it")
+    block = Counter(rows) if rows else Counter(dict.fromkeys(found, 1))
+    size = sum(block.values())
+    if batch_size % size:
+        raise ValueError(f"row-balanced batches take one pair of each of {size} rows ({sorted(block.elements())}); "
+                         f"dpo_batch_size={batch_size} is not a multiple of {size}")
+    queues = {row: [pair for pair in pairs if pair["row"] == row] for row in block}
+    blocks = min(len(queues[row]) // weight for row, weight in block.items())
+    rng = random.Random(seed)
+    ordered = []
+    for number in range(blocks):
+        chosen = [queues[row][number * weight + k] for row, weight in block.items() for k in range(weight)]
+        rng.shuffle(chosen)
+        ordered += chosen
+    left = len(pairs) - len(ordered)
+    print(f"DPO pairs: {blocks} row-balanced blocks of {size} (rows {sorted(block.elements())})"
+          + (f"; {left} pairs in no whole block left out" if left else ""))
+    return ordered
 
 
 def select_twins(pairs: list[dict], rows, source) -> list[dict]:
@@ -529,7 +570,8 @@ def dpo_stage_trainer(recipe: Recipe, sft_dir, folder: Path, limit: int | None =
     peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
                              target_modules="all-linear", task_type="CAUSAL_LM")
     # twins stay in file order (adjacent), so each batch holds whole twins
-    args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if twins else "random", **config)
+    in_order = twins or recipe.dpo_row_balanced  # whole twins, whole row blocks: each batch as built
+    args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if in_order else "random", **config)
     with quiet_peft_wrapping():  # the trainer wraps the model with peft_config
         return DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
                                  peft_config=peft_config, replay_dataset=replay_dataset(recipe, tokenizer, limit))

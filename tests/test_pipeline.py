@@ -21,6 +21,7 @@ from diatool_utils.pipeline import (
     key_digest,
     read_record,
     replay_dataset,
+    row_balanced,
     sample_jsonl,
     select_rows,
     stage_key,
@@ -311,3 +312,32 @@ def test_the_bf16_path_trains_on_any_cpu_and_merges_into_full_precision(tmp_path
     assert list((tmp_path / "sft" / "reference_logps").glob("*.json")), "the reference log-probs are kept"
     merged, _ = load_model_and_tokenizer(str(dpo.path))
     assert next(merged.parameters()).dtype == torch.float32
+
+
+def test_row_balanced_steps_take_one_pair_of_every_row():
+    pairs, _ = dpo_pairs(Recipe(dpo_row_balanced=True, dpo_batch_size=10))
+    assert len(pairs) == 3000  # 300 pairs a row: 300 whole blocks
+    for start in range(0, 200, 10):
+        assert sorted(pair["row"] for pair in pairs[start:start + 10]) == list(range(1, 11))
+    assert [pair["row"] for pair in pairs[:10]] != list(range(1, 11))  # shuffled within the block
+    assert dpo_pairs(Recipe(dpo_row_balanced=True, dpo_batch_size=10))[0] == pairs  # the same seed, the same order
+
+
+def test_row_balanced_blocks_follow_the_row_weights_and_say_what_is_left_out(capsys):
+    pairs = [{"id": f"{row}-{k}", "row": row} for row in (5, 6, 9) for k in range(4 if row == 9 else 3)]
+    ordered = row_balanced(pairs, (5, 9, 9), 6, 0, "pairs.jsonl")
+    assert [sorted(p["row"] for p in ordered[i:i + 3]) for i in range(0, len(ordered), 3)] == [[5, 9, 9]] * 2
+    assert "2 row-balanced blocks of 3 (rows [5, 9, 9]); 4 pairs in no whole block left out" in \
+        capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"dpo_batch_size=4 is not a multiple of 3"):
+        row_balanced(pairs, (5, 9, 9), 4, 0, "pairs.jsonl")
+    with pytest.raises(ValueError, match=r"1 of 2 pairs in pairs.jsonl have no 'row'"):
+        row_balanced([{"row": 1}, {"id": "x"}], None, 2, 0, "pairs.jsonl")
+
+
+def test_row_balanced_training_reads_the_pairs_in_their_blocks(tmp_path):
+    recipe = Recipe(dpo_row_balanced=True, dpo_batch_size=10)
+    assert dpo_config(recipe, tmp_path).gradient_accumulation_steps == 10  # one pair per forward, ten per step
+    assert stage_key(recipe, "dpo")["dpo_row_balanced"] is True and "dpo_row_balanced" not in stage_key(Recipe(), "dpo")
+    with pytest.raises(ValueError, match="twin pairs"):
+        dpo_pairs(Recipe(dpo_data=str(DATA_DIR / "dpo_twins.jsonl"), dpo_row_balanced=True, dpo_batch_size=10))
