@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import torch
 from peft import LoraConfig, PeftModel
-from transformers import TrainingArguments
+from transformers import TrainerCallback, TrainingArguments
 
 from .benchmark import load_dialog_benchmark
 from .dialogues_io import read_jsonl
@@ -315,24 +316,78 @@ def _save_stage(folder: Path, trainer, base_name: str, key: dict, start: float) 
     merged = merge_adapter(base_name, folder / "adapter", folder / "merged")
     seconds = time.perf_counter() - start
     write_record(folder / "stage.json", key, history=trainer.state.log_history, seconds=seconds)
+    (folder / RUNNING).unlink(missing_ok=True)
     return Stage(merged, trainer.state.log_history, seconds)
 
 
-def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = False) -> Stage:
-    """QLoRA SFT on assistant turns, merged into a plain checkpoint at ``run_dir/sft/merged``.
+# ------------------------------------------------------------------ a stage cut off, resumed
+#
+# With ``checkpoint_every`` N a stage keeps its whole training state (adapter, optimizer, scheduler, data
+# position, random state) every N steps in ``<stage>/checkpoint-<step>``, and writes ``stage.running.json``:
+# its key and the wall time at each checkpoint. Run again with ``reuse=True`` and the same settings, it goes on
+# from its last checkpoint instead of starting over: a run longer than a working session loses at most N steps.
+
+RUNNING = "stage.running.json"
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    return sorted(folder.glob("checkpoint-*"), key=lambda path: int(path.name.rpartition("-")[2]))
+
+
+def _train(trainer, folder: Path, key: dict, reuse: bool) -> float:
+    """Run ``trainer``, from the last checkpoint of an interrupted run with the same settings when ``reuse`` finds
+    one; returns the wall time that run had spent before it (0 for a fresh start)."""
+    saved = read_record(folder / RUNNING, key) if reuse else None
+    checkpoints = _checkpoints(folder) if saved else []
+    resume = checkpoints[-1] if checkpoints else None
+    before = saved["seconds_at"].get(resume.name, 0.0) if resume else 0.0
+    if resume:
+        print(f"resuming {folder} from {resume.name} ({before / 60:.1f} min trained before)")
+    else:
+        for stale in _checkpoints(folder):  # a run with other settings, or not to be resumed: start over
+            shutil.rmtree(stale)
+    write_record(folder / RUNNING, key, seconds_at=saved["seconds_at"] if resume else {})
+    trainer.add_callback(_CheckpointClock(folder / RUNNING, time.perf_counter() - before))
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    return before
+
+
+class _CheckpointClock(TrainerCallback):
+    """Writes the stage's wall time so far into its running record at every checkpoint."""
+
+    def __init__(self, record: Path, start: float):
+        self.record, self.start = record, start
+
+    def on_save(self, args, state, control, **kwargs):
+        running = json.loads(self.record.read_text(encoding="utf-8"))
+        running["seconds_at"][f"checkpoint-{state.global_step}"] = round(time.perf_counter() - self.start, 1)
+        write_record(self.record, running.pop("key"), **running)
+
+
+def _checkpointing(every: int | None) -> dict:
+    """TrainingArguments that keep the whole training state every ``every`` steps (none when None)."""
+    return dict(save_strategy="steps", save_steps=every, save_only_model=False) if every else {}
+
+
+def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = False,
+              checkpoint_every: int | None = None) -> Stage:
+    """SFT on assistant turns, merged into a plain checkpoint at ``run_dir/sft/merged``.
 
     With ``recipe.sft_rounds`` > 1, round k > 1 continues from round k-1's merged model at
     ``run_dir/sft-round<k>/merged``. The last round comes back, with the wall time of all rounds and
     their logs in one history (steps counted on from round to round).
+
+    ``checkpoint_every`` N keeps the training state every N steps, so that a run cut off goes on from there
+    (with ``reuse``; see "a stage cut off, resumed" above).
     """
     if recipe.sft_rounds < 1:
         raise ValueError(f"sft_rounds must be at least 1, got {recipe.sft_rounds}")
     run_dir = Path(run_dir)
-    stage = _sft_round(recipe, run_dir / "sft", recipe.model_name, recipe.seed, None, limit, reuse)
+    stage = _sft_round(recipe, run_dir / "sft", recipe.model_name, recipe.seed, None, limit, reuse, checkpoint_every)
     history, seconds, reused = list(stage.history), stage.seconds, stage.reused
     for round_number in range(2, recipe.sft_rounds + 1):
         stage = _sft_round(recipe, run_dir / f"sft-round{round_number}", str(stage.path),
-                           recipe.seed + round_number - 1, _stage_digest(stage.path), limit, reuse)
+                           recipe.seed + round_number - 1, _stage_digest(stage.path), limit, reuse, checkpoint_every)
         offset = (round_number - 1) * recipe.sft_steps
         history += [{**entry, "step": entry["step"] + offset} if "step" in entry else entry for entry in stage.history]
         seconds, reused = seconds + stage.seconds, reused and stage.reused
@@ -340,7 +395,7 @@ def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = F
 
 
 def _sft_round(recipe: Recipe, folder: Path, base: str, seed: int, upstream: str | None, limit: int | None,
-               reuse: bool) -> Stage:
+               reuse: bool, checkpoint_every: int | None = None) -> Stage:
     """One SFT run of ``recipe.sft_steps`` steps: a fresh LoRA on ``base``, merged at ``folder/merged``.
 
     The key of a later round keeps the recipe's model name and names the round it continues from in
@@ -350,21 +405,22 @@ def _sft_round(recipe: Recipe, folder: Path, base: str, seed: int, upstream: str
     if reuse and (done := _finished_stage(folder, key)):
         return done
     start = time.perf_counter()
-    trainer = sft_stage_trainer(recipe, base, folder, seed, limit)
+    trainer = sft_stage_trainer(recipe, base, folder, seed, limit, **_checkpointing(checkpoint_every))
     show_trainer_progress(trainer, "SFT" if folder.name == "sft" else f"SFT ({folder.name})")
-    trainer.train()
-    return _save_stage(folder, trainer, base, key, start)
+    before = _train(trainer, folder, key, reuse)
+    return _save_stage(folder, trainer, base, key, start - before)
 
 
-def sft_stage_trainer(recipe: Recipe, base: str, folder: Path, seed: int, limit: int | None = None):
-    """The SFT stage's trainer, ready to train: LoRA on ``base`` as the recipe sets it (``train_sft`` runs it)."""
+def sft_stage_trainer(recipe: Recipe, base: str, folder: Path, seed: int, limit: int | None = None, **extra):
+    """The SFT stage's trainer, ready to train: LoRA on ``base`` as the recipe sets it (``train_sft`` runs it).
+    ``extra``: more TrainingArguments (checkpointing)."""
     torch.manual_seed(seed)
     model, tokenizer = load_model_and_tokenizer(base, quantization=recipe.quantization, dtype=recipe.training_dtype)
     model = attach_lora(model, tokenizer, r=recipe.lora_r, alpha=recipe.lora_alpha, dropout=recipe.lora_dropout)
     # batches of similar length waste less compute on padding (SFT rows run 100-1,050 tokens)
     args = TrainingArguments(**_training_arguments(recipe, folder, recipe.sft_steps, recipe.sft_batch_size,
                                                    recipe.sft_learning_rate, seed,
-                                                   train_sampling_strategy="group_by_length"))
+                                                   train_sampling_strategy="group_by_length", **extra))
     rows = sample_jsonl(recipe.sft_data, limit, seed)
     trainer = sft_trainer(model, tokenizer, rows, args, max_length=recipe.max_length,
                           decision_weight=recipe.sft_decision_weight)
@@ -541,20 +597,20 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     no-grad pass before training, kept beside the SFT model (``<sft stage>/reference_logps/``): every other
     DPO run from that model (the ablations, other rows) reads the pairs it shares with this one.
 
-    ``checkpoint_every`` N also keeps the adapter after every N steps, at ``run_dir/dpo-<ablation>/checkpoint-<step>``
-    (the model alone, no optimizer state), to watch the model change along one run (``experiments/dpo_trajectory.py``).
+    ``checkpoint_every`` N keeps the training state after every N steps, at ``run_dir/dpo-<ablation>/checkpoint-<step>``:
+    a run cut off goes on from there (with ``reuse``), and the adapters show the model change along one run
+    (``experiments/dpo_trajectory.py``).
     """
     folder = Path(run_dir) / f"dpo-{recipe.ablation}"
     key = stage_key(recipe, "dpo", limit, upstream=_stage_digest(sft_dir) or str(sft_dir))
     if reuse and (done := _finished_stage(folder, key)):
         return done
     start = time.perf_counter()
-    saving = dict(save_strategy="steps", save_steps=checkpoint_every, save_only_model=True) if checkpoint_every else {}
     trainer = dpo_stage_trainer(recipe, sft_dir, folder, limit, ref_logps_cache=str(reference_folder(sft_dir, run_dir)),
-                                **saving)
+                                **_checkpointing(checkpoint_every))
     show_trainer_progress(trainer, "DiaTool-DPO" if recipe.ablation == "full" else f"DiaTool-DPO ({recipe.ablation})")
-    trainer.train()
-    return _save_stage(folder, trainer, str(sft_dir), key, start)
+    before = _train(trainer, folder, key, reuse)
+    return _save_stage(folder, trainer, str(sft_dir), key, start - before)
 
 
 def dpo_stage_trainer(recipe: Recipe, sft_dir, folder: Path, limit: int | None = None, **config) -> DiaToolDPOTrainer:

@@ -341,3 +341,60 @@ def test_row_balanced_training_reads_the_pairs_in_their_blocks(tmp_path):
     assert stage_key(recipe, "dpo")["dpo_row_balanced"] is True and "dpo_row_balanced" not in stage_key(Recipe(), "dpo")
     with pytest.raises(ValueError, match="twin pairs"):
         dpo_pairs(Recipe(dpo_data=str(DATA_DIR / "dpo_twins.jsonl"), dpo_row_balanced=True, dpo_batch_size=10))
+
+
+class _CutOff(Exception):
+    """Stands for a session ending mid-run."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["sft", "dpo"])
+def test_a_stage_cut_off_goes_on_from_its_last_checkpoint(tmp_path, monkeypatch, capsys, stage):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    from diatool_utils import pipeline
+
+    recipe = Recipe(model_name="tiny-random", precision="fp32", quantization=None, sft_steps=4, dpo_steps=4,
+                    max_length=512)
+    sft_dir = None if stage == "sft" else train_sft(Recipe(**{**recipe.__dict__, "sft_steps": 2}),
+                                                    tmp_path / "base", limit=8).path
+
+    show, steps_run = pipeline.show_trainer_progress, []
+
+    def run(folder, reuse, cut_at=None):
+        steps_run.clear()
+
+        class Cut(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kwargs):
+                if state.global_step == cut_at:
+                    raise _CutOff
+
+            def on_step_end(self, args, state, control, **kwargs):
+                steps_run.append(state.global_step)
+
+        def progress_and_cut(trainer, desc):
+            show(trainer, desc)
+            trainer.add_callback(Cut())
+
+        monkeypatch.setattr(pipeline, "show_trainer_progress", progress_and_cut)
+        if stage == "sft":
+            return train_sft(recipe, folder, limit=16, reuse=reuse, checkpoint_every=2)
+        return train_dpo(recipe, sft_dir, folder, limit=8, reuse=reuse, checkpoint_every=2)
+
+    whole = run(tmp_path / "whole", reuse=False)
+    with pytest.raises(_CutOff):
+        run(tmp_path / "cut", reuse=True, cut_at=3)  # steps 1-3 done, the checkpoint of step 2 kept
+    folder = tmp_path / "cut" / ("sft" if stage == "sft" else "dpo-full")
+    assert [path.name for path in sorted(folder.glob("checkpoint-*"))] == ["checkpoint-2"]
+    assert "checkpoint-2" in json.loads((folder / "stage.running.json").read_text())["seconds_at"]
+    capsys.readouterr()
+    resumed = run(tmp_path / "cut", reuse=True)
+    assert f"resuming {folder} from checkpoint-2" in capsys.readouterr().out
+    assert steps_run == [3, 4], "steps 1-2 were run again"
+    assert [e["step"] for e in resumed.history if "loss" in e] == [1, 2, 3, 4]  # the whole log, across the cut
+    assert not (folder / "stage.running.json").exists() and (folder / "stage.json").is_file()
+    expected, got = load_file(whole.path / "model.safetensors"), load_file(resumed.path / "model.safetensors")
+    for name, tensor in expected.items():
+        torch.testing.assert_close(got[name], tensor, rtol=1e-5, atol=1e-6)
