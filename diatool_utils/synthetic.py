@@ -1,4 +1,4 @@
-"""A seeded generator of English tool dialogues: SFT data, Table-1 pairs and a held-out eval set.
+"""A seeded generator of English tool dialogues: SFT data, Table-1 pairs, held-out dev and eval sets.
 
 Each user request is kept as a *structured intent*: a request template from the catalogue
 (:mod:`diatool_utils.synthetic_tools`) plus the value of each slot. The text is rendered
@@ -22,7 +22,8 @@ Three generators:
   slot-filling (Type 2) and decline (Type 3) examples; over half hold two or three requests.
 - :func:`generate_pairs`: preference pairs for all ten Table-1 rows (:mod:`diatool_utils.pairs`),
   half of them after an earlier, finished request.
-- :func:`generate_eval`: FunctionChat-Bench "Dialog" rows built only from held-out tools.
+- :func:`generate_eval`: FunctionChat-Bench "Dialog" rows built only from held-out tools: the
+  evaluation set (``split="eval"``) or the development set (``split="dev"``), on tools of their own.
 """
 
 from __future__ import annotations
@@ -595,21 +596,31 @@ EVAL_PLAN = {"dialogues": 45, "direct": 40, "slot_filling": 30, "two_rounds": 6,
 _OUTPUT_TYPE = {"call": "call", "complete": "completion", "ask": "slot", "decline": "relevance"}
 
 
-def generate_eval(seed: int = 0, plan: dict[str, int] | None = None) -> list[dict]:
+EVAL_SPLITS = ("eval", "dev")
+
+
+def generate_eval(seed: int = 0, plan: dict[str, int] | None = None, split: str = "eval") -> list[dict]:
     """FunctionChat-Bench "Dialog" rows built only from held-out tools.
 
     With the default :data:`EVAL_PLAN`: 40 direct and 30 slot-filling requests (70 calls, 70
     completions), 36 slot turns (6 requests take two rounds: the user answers only part of
     the first question), 23 requests no offered tool serves, spread over 45 dialogues.
     Slot turns list the still-missing argument names under ``missing_arguments``.
+
+    ``split`` picks the tools: ``"eval"`` (the evaluation set, scored once at the end) or
+    ``"dev"`` (the development set that training choices are made on); out-of-scope requests
+    ask for a tool of ``"phantom_" + split`` or for one of the split's tools left out of the list.
     """
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"generate_eval builds from held-out tools: split must be one of {EVAL_SPLITS}, "
+                         f"got {split!r}")
     rng = random.Random(seed)
     plan = {**EVAL_PLAN, **(plan or {})}
     kinds = [1] * plan["direct"] + [2] * plan["slot_filling"] + [3] * plan["out_of_tools"]
     rng.shuffle(kinds)
     sizes = _split_sizes(len(kinds), plan["dialogues"], rng)
     two_rounds = set(rng.sample([i for i, k in enumerate(kinds) if k == 2], plan["two_rounds"]))
-    pool, phantoms = tools_in("eval"), tools_in("phantom_eval")
+    pool, phantoms = tools_in(split), tools_in("phantom_" + split)
     rows, start, serial = [], 0, 1
     for number, size in enumerate(sizes, start=1):
         episode_kinds = [(kinds[j], j in two_rounds) for j in range(start, start + size)]

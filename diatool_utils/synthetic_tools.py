@@ -8,6 +8,12 @@ the assistant reports it. Four groups, never mixed:
     split="eval"           offered only in the held-out evaluation set
     split="phantom_train"  never offered: out-of-scope requests in the training data
     split="phantom_eval"   never offered: out-of-scope requests in the evaluation set
+    split="dev"            offered only in the development set (training choices are made on it)
+    split="phantom_dev"    never offered: out-of-scope requests in the development set
+
+The dev tools share no domain, capability or phrasing with the train and eval tools, so the
+development set is as unseen as the evaluation set, and the evaluation set is scored once, at
+the end.
 
 Request templates mark each value as an optional chunk in square brackets, so a value can
 be *left out* by regenerating the text without its chunk (that is how Type-2 queries are
@@ -21,6 +27,7 @@ one :data:`PARAMS` registry), so a dataset loader never sees one column with two
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +128,16 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "air_quality": ("good", "fair", "moderate", "poor"),
     "order_status": ("in transit", "out for delivery", "delivered", "at the local depot"),
     "flight_status": ("on time", "delayed", "boarding", "landed"),
+    # development tools
+    "key_type": ("house", "car", "mailbox", "padlock", "office"),
+    "street_issue": ("pothole", "broken streetlight", "graffiti tag", "fallen tree", "blocked drain"),
+    "bin": ("general waste", "recycling", "garden waste", "glass", "compost"),
+    "connector": ("CCS", "CHAdeMO", "Type 2"),
+    "wash_package": ("basic", "deluxe", "premium", "full valet"),
+    "unit_size": ("small", "medium", "large", "walk-in"),
+    "photo_size": ("wallet", "postcard", "A5", "A4", "poster"),
+    "finish": ("glossy", "matte"),
+    "cause": ("animal welfare", "food banks", "park cleanups", "elderly care", "literacy"),
 }
 
 
@@ -287,6 +304,29 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("hours", _I, "How many hours.", "the number of hours", ("int", 2, 5)),
     _p("pet_name", _S, "Pet's name.", "your pet's name", "pet_name"),
     _p("species", _S, "Kind of animal.", "the species", "species", enum=True),
+    # development tools
+    _p("bags", _I, "Number of laundry bags.", "the number of bags", ("int", 2, 6),
+       answers=("{value}", "{value} bags.", "{value} of them.", "{Label} is {value}.")),
+    _p("key_type", _S, "Kind of key.", "the key type", "key_type", enum=True,
+       answers=("{value}", "The {value} key.", "It's a {value} key.", "{Label} is {value}.")),
+    _p("copies", _I, "Number of copies.", "the number of copies", ("int", 2, 12),
+       answers=("{value}", "{value} copies.", "Make it {value}.", "{Label} is {value}.")),
+    _p("issue", _S, "Problem to report on the street.", "the issue", "street_issue", enum=True,
+       answers=("{value}", "A {value}.", "It's a {value}.", "{Label} is a {value}.")),
+    _p("bin", _S, "Which waste bin.", "the bin", "bin", enum=True,
+       answers=("{value}", "The {value} bin.", "{value}, please.", "{Label} is {value}.")),
+    _p("connector", _S, "Charging plug of the car.", "the connector", "connector", enum=True),
+    _p("wash_package", _S, "Car wash package.", "the wash package", "wash_package", enum=True,
+       answers=("{value}", "The {value} one.", "{value}, please.", "{Label} is {value}.")),
+    _p("children", _I, "Number of children to look after.", "the number of children", ("int", 2, 4),
+       answers=("{value}", "{value} kids.", "I have {value}.", "{Label} is {value}.")),
+    _p("unit_size", _S, "Size of the storage unit.", "the unit size", "unit_size", enum=True,
+       answers=("{value}", "A {value} one.", "{value}, please.", "{Label} is {value}.")),
+    _p("months", _I, "Rental length in months.", "the number of months", ("int", 2, 12)),
+    _p("photo_size", _S, "Print size of the photos.", "the photo size", "photo_size", enum=True,
+       answers=("{value}", "{value} size.", "{value}, please.", "{Label} is {value}.")),
+    _p("finish", _S, "Paper finish.", "the finish", "finish", enum=True),
+    _p("cause", _S, "Cause to volunteer for.", "the cause", "cause", enum=True),
     # never offered (out-of-scope requests)
     _p("size", _S, "Pizza size.", "the size", "pizza_size", enum=True),
     _p("topping", _S, "Pizza topping.", "the topping", "topping"),
@@ -300,6 +340,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("tickets", _I, "Number of tickets.", "the number of tickets", ("int", 2, 6)),
     _p("nationality", _S, "Traveller's nationality.", "your nationality", "country"),
     _p("destination_country", _S, "Country to visit.", "the destination country", "country"),
+    _p("cake_flavor", _S, "Cake flavor.", "the flavor", "cake_flavor"),
+    _p("instructor", _S, "Driving instructor's name.", "the instructor", "first_name"),
+    _p("escape_room", _S, "Escape room name.", "the escape room", "escape_room"),
+    _p("music_style", _S, "Music the DJ plays.", "the music style", "music_style"),
 ]}
 
 
@@ -356,6 +400,10 @@ def _air_quality_level(result, rng):
 
 def _rate(arguments, rng):
     return round(arguments["amount"] * rng.uniform(0.3, 1.7), 2)
+
+
+def _weekday(result, rng):
+    return dt.date.fromisoformat(result["next_collection"]).strftime("%A")
 
 
 TOOLS: list[ToolSpec] = [
@@ -879,6 +927,119 @@ TOOLS: list[ToolSpec] = [
            "Book a boat tour[ in {city}][ on {date}][ for {tickets} people].",
            "I want[ {tickets}] seats on a harbor cruise[ in {city}][ on {date}].",
        ], {}, [], split="phantom_eval"),
+
+    # ==== development tools: only in the development set, in domains no train or eval tool has
+    _t("schedule_laundry_pickup", "laundry", "Have laundry collected from an address for washing.",
+       "arrange laundry pickups", "address date", "bags", [
+           "Can someone collect my laundry[ from {address}][ on {date}]?",
+           "I have[ {bags} bags of| some] washing to send out; pick it up[ at {address}][ on {date}].",
+           "[On {date}, ]please come and get my dirty clothes[ from {address}].",
+       ],
+       {"collection_time": ("clock", 8, 20), "laundry_order": ("code", "LD", 5)},
+       ["A driver will collect your laundry at {address} on {date} around {collection_time} (order {laundry_order})."],
+       split="dev"),
+    _t("cut_spare_keys", "locksmith", "Order copies of a key.", "cut spare keys", "key_type copies", "", [
+           "I need[ {copies}] spare copies of my[ {key_type}] key.",
+           "Could you cut[ {copies}| some] duplicates[ of my {key_type} key| of a key]?",
+           "[For my {key_type} key, ]make[ {copies}| a few] extra keys, please.",
+       ],
+       {"ready_at": ("clock", 10, 18), "price": ("money", 4, 30)},
+       ["Your {copies} {key_type} keys will be ready at {ready_at}, {price} USD in total."], split="dev"),
+    _t("find_polling_station", "civic", "Find the polling station for a home address.", "find polling stations",
+       "address", "", [
+           "Where do I go to vote[ if I live at {address}]?",
+           "Which polling place is assigned to[ {address}| my home]?",
+           "[I live at {address}; ]where is my polling station?",
+       ],
+       {"polling_station": ("pick", "polling_station"), "opens_at": ("clock", 6, 8), "closes_at": ("clock", 19, 22)},
+       ["Voters at {address} go to {polling_station}, open from {opens_at} to {closes_at}."], split="dev"),
+    _t("report_street_issue", "civic", "Report a problem on a public street to the city.", "report street problems",
+       "issue address", "", [
+           "There's a[ {issue}| problem] on the street[ outside {address}]; please report it.",
+           "Let the council know about[ a {issue}| an issue][ near {address}].",
+           "[Near {address}, ]someone should fix[ a {issue}| something]; can you file a report?",
+       ],
+       {"ticket": ("code", "CT", 6), "crew_days": ("int", 2, 10)},
+       ["I reported the {issue} at {address} as ticket {ticket}; a crew should come within {crew_days} days."],
+       split="dev"),
+    _t("get_bin_collection_day", "waste", "Get the next collection day of a waste bin at an address.",
+       "look up bin collection days", "bin address", "", [
+           "When is the[ {bin}] bin emptied[ at {address}]?",
+           "Which day is the[ {bin}] collection[ for {address}]?",
+           "[For {address}, ]when should I put the[ {bin}] bin out?",
+       ],
+       {"next_collection": "date", "weekday": _weekday},
+       ["The {bin} bin at {address} is next emptied on {weekday}, {next_collection}."], split="dev"),
+    _t("find_ev_charger", "automotive", "Find electric car charging points in a city.", "find EV charging points",
+       "city", "connector", [
+           "Where can I charge my electric car[ in {city}][ with a {connector} plug]?",
+           "Find me a free charging point[ in {city}][ for {connector}].",
+           "[In {city}, ]my EV battery is low; any chargers nearby?",
+       ],
+       {"charging_station": ("pick", "charging_station"), "free_points": ("int", 2, 8),
+        "power_kw": ("choice", (22, 50, 150, 350))},
+       ["{charging_station} in {city} has {free_points} free chargers of up to {power_kw} kW."], split="dev"),
+    _t("book_car_wash", "automotive", "Book a car wash slot.", "book car washes", "wash_package date time", "", [
+           "Book my car in for a[ {wash_package}] wash[ on {date}][ at {time}].",
+           "[On {date}, ]I'd like my car cleaned[ at {time}][ with the {wash_package} package].",
+           "Can you get me a car wash slot[ at {time}][ on {date}][, {wash_package}]?",
+       ],
+       {"bay": ("int", 1, 6), "price": ("money", 8, 60)},
+       ["Your {wash_package} car wash is booked for {date} at {time} in bay {bay}, {price} USD."], split="dev"),
+    _t("book_babysitter", "childcare", "Book a babysitter to look after children.", "book babysitters",
+       "date time children", "hours", [
+           "Find a babysitter[ for my {children} kids][ on {date}][ from {time}][ for {hours} hours].",
+           "[On {date}, ]can someone watch[ my {children} children| the kids][ starting at {time}]?",
+           "We need a sitter[ at {time}][ on {date}][ for {children} children].",
+       ],
+       {"sitter": "first_name", "hourly_rate": ("money", 12, 30)},
+       ["{sitter} will look after your {children} children on {date} from {time} for {hourly_rate} USD an hour."],
+       split="dev"),
+    _t("rent_storage_unit", "storage", "Rent a self-storage unit in a city.", "rent storage units",
+       "city unit_size", "months", [
+           "I need a[ {unit_size}] storage unit[ in {city}][ for {months} months].",
+           "Rent me space to keep my furniture[ in {city}][, a {unit_size} unit].",
+           "[In {city}, ]are there[ {unit_size}| any] storage units free[ for {months} months]?",
+       ],
+       {"facility": ("pick", "storage_facility"), "unit_number": ("code", "U", 3), "monthly_rate": ("money", 30, 250)},
+       ["Unit {unit_number}, {unit_size}, at {facility} in {city} is yours for {monthly_rate} USD a month."],
+       split="dev"),
+    _t("print_photos", "printing", "Order photo prints.", "order photo prints", "photo_size copies", "finish", [
+           "Print[ {copies}] photos[ in {photo_size} size][ on {finish} paper].",
+           "I want[ {copies}| some] prints of my holiday pictures[, {photo_size}].",
+           "[In {photo_size} format, ]could you make[ {copies}| a few] photo prints[ with a {finish} finish]?",
+       ],
+       {"print_order": ("code", "PH", 5), "ready_at": ("clock", 12, 19)},
+       ["Your {copies} {photo_size} prints are ordered ({print_order}) and will be ready at {ready_at}."],
+       split="dev"),
+    _t("find_volunteer_shift", "volunteering", "Find volunteer shifts in a city on a date.",
+       "find volunteering shifts", "city date", "cause", [
+           "I'd like to volunteer[ in {city}][ on {date}][ for {cause}].",
+           "Where can I help out[ on {date}][ in {city}][ with {cause}]?",
+           "[On {date}, ]are there volunteer shifts open[ in {city}]?",
+       ],
+       {"organisation": ("pick", "charity"), "shift_start": ("clock", 8, 14), "spots_left": ("int", 2, 9)},
+       ["{organisation} in {city} has a volunteer shift on {date} at {shift_start}, with {spots_left} spots left."],
+       split="dev"),
+
+    # ==== never offered: out-of-scope requests in the development set
+    _t("order_birthday_cake", "phantom", "Order a birthday cake.", "order cakes", "cake_flavor date", "", [
+           "Order a[ {cake_flavor}] birthday cake[ for {date}].",
+           "[For {date}, ]I need a[ {cake_flavor}] cake from the bakery.",
+       ], {}, [], split="phantom_dev"),
+    _t("book_driving_lesson", "phantom", "Book a driving lesson.", "book driving lessons", "date time",
+       "instructor", [
+           "Book me a driving lesson[ on {date}][ at {time}][ with {instructor}].",
+           "[On {date} ]I want to practise driving[ at {time}].",
+       ], {}, [], split="phantom_dev"),
+    _t("book_escape_room", "phantom", "Book an escape room.", "book escape rooms", "escape_room date tickets", "", [
+           "Book[ {escape_room}| an escape room][ on {date}][ for {tickets} players].",
+           "[On {date}, ]we want to try[ {escape_room}| an escape room]; get[ {tickets}] spots.",
+       ], {}, [], split="phantom_dev"),
+    _t("hire_dj", "phantom", "Hire a DJ for a party.", "hire DJs", "date music_style", "", [
+           "Hire a DJ[ who plays {music_style}][ for {date}].",
+           "[On {date} ]we're having a party; can you get a[ {music_style}] DJ?",
+       ], {}, [], split="phantom_dev"),
 ]
 
 EXTRA_POOLS = {
@@ -888,12 +1049,25 @@ EXTRA_POOLS = {
     "brand": ("Northpeak", "Lumio", "Everstride", "Kettle & Co", "Brightline"),
     "pharmacy": ("City Pharmacy", "Green Cross", "Well Plus", "Corner Chemist"),
     "garage": ("Central Garage", "Park & Go", "Riverside Parking", "Station Car Park"),
+    "polling_station": ("Riverside Community Hall", "St Mark's School", "Eastside Library Annex",
+                        "Old Fire Station", "Hillcrest Primary School"),
+    "charging_station": ("VoltHub", "ChargePoint Plaza", "GreenPlug Station", "Amp Corner"),
+    "storage_facility": ("SafeBox Storage", "Keep It Here", "Cornerstone Storage", "Stack & Store"),
+    "charity": ("Helping Hands", "Open Door Trust", "Green Streets", "Second Harvest", "Good Neighbours"),
+    "cake_flavor": ("chocolate", "lemon", "carrot", "red velvet", "vanilla"),
+    "escape_room": ("The Locked Study", "Pharaoh's Tomb", "Lab 13", "The Vault"),
+    "music_style": ("disco", "jazz", "hip hop", "eighties pop", "house"),
 }
 POOLS.update(EXTRA_POOLS)
 
 TOOLS_BY_NAME: dict[str, ToolSpec] = {t.name: t for t in TOOLS}
 
 
+SPLITS = ("train", "eval", "dev", "phantom_train", "phantom_eval", "phantom_dev")
+
+
 def tools_in(split: str) -> list[ToolSpec]:
-    """The tools of one split: "train", "eval", "phantom_train" or "phantom_eval"."""
+    """The tools of one split, one of :data:`SPLITS`."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown tool split {split!r}; choose one of {', '.join(SPLITS)}")
     return [t for t in TOOLS if t.split == split]

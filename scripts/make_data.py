@@ -1,10 +1,12 @@
 """Regenerate the shipped data sets in data/ (byte for byte with the defaults).
 
-    python scripts/make_data.py                      # data/sft.jsonl, dpo_pairs.jsonl, eval_dialog.jsonl, dpo_twins.jsonl
+    python scripts/make_data.py                      # data/sft.jsonl, dpo_pairs.jsonl, eval_dialog.jsonl,
+                                                     # dpo_twins.jsonl, dev_dialog.jsonl
     python scripts/make_data.py --out runs/data_sample --sft 100 --pairs 200
 
-The SFT and pair sets use only training tools; the evaluation set uses only held-out tools
-(diatool_utils/synthetic_tools.py says which is which).
+The SFT and pair sets use only training tools; the evaluation set and the development set each
+use held-out tools of their own (diatool_utils/synthetic_tools.py says which is which). Training
+choices are made on the development set; the evaluation set is scored once, at the end.
 """
 
 from __future__ import annotations
@@ -30,12 +32,16 @@ DEFAULT_SEED = 0
 DEFAULT_SFT = 1500
 DEFAULT_PAIRS = 3000
 DEFAULT_TWINS = 1000
-FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl", "twins": "dpo_twins.jsonl"}
+FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl", "twins": "dpo_twins.jsonl",
+         "dev": "dev_dialog.jsonl"}
 
 
 def make_data(out=DATA_DIR, seed: int = DEFAULT_SEED, sft: int = DEFAULT_SFT, pairs: int = DEFAULT_PAIRS,
               mix: dict[int, float] | None = None, twins: int = DEFAULT_TWINS) -> dict[str, dict]:
-    """Write the four files into ``out``; returns {name: {"path", "rows", "bytes"}}."""
+    """Write the five files into ``out``; returns {name: {"path", "rows", "bytes"}}.
+
+    Each set has a seed of its own (``seed`` + 0 ... 4), so adding a set leaves the others as they were.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sets = {
@@ -43,6 +49,7 @@ def make_data(out=DATA_DIR, seed: int = DEFAULT_SEED, sft: int = DEFAULT_SFT, pa
         "pairs": generate_pairs(pairs, seed=seed + 1),
         "eval": generate_eval(seed=seed + 2),
         "twins": generate_twin_pairs(twins, seed=seed + 3),
+        "dev": generate_eval(seed=seed + 4, split="dev"),  # the same plan as eval, on the dev tools
     }
     written = {}
     for name, rows in sets.items():

@@ -1,5 +1,6 @@
 """The shipped data in data/: loads with `datasets`, matches data/README.md, regenerates byte for byte."""
 
+import itertools
 import json
 import re
 import subprocess
@@ -10,15 +11,17 @@ from types import SimpleNamespace
 import pytest
 
 from diatool_utils.benchmark import load_dialog_benchmark
+from diatool_utils.evaluation import gold_generation, score_replies
 from diatool_utils.judge import judge_case
 from diatool_utils.pairs import ROW_SHAPES, ROWS, shape_matches
 from diatool_utils.paths import DATA_DIR, REPO_ROOT
-from diatool_utils.states import state_sequence
+from diatool_utils.states import state_sequence, text_kind
 from diatool_utils.synthetic_tools import tools_in
 
 SCRIPT = REPO_ROOT / "scripts" / "make_data.py"
-FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl", "twins": "dpo_twins.jsonl"}
-SIZES = {"sft": 1500, "pairs": 3000, "eval": 45, "twins": 1000}
+FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl", "twins": "dpo_twins.jsonl",
+         "dev": "dev_dialog.jsonl"}
+SIZES = {"sft": 1500, "pairs": 3000, "eval": 45, "twins": 1000, "dev": 45}
 
 
 def rows(name):
@@ -35,6 +38,7 @@ def called(messages):
 
 def test_regenerating_gives_the_same_bytes(tmp_path):
     subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)], check=True, capture_output=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES.values())
     for name in FILES.values():
         assert (tmp_path / name).read_bytes() == (DATA_DIR / name).read_bytes(), f"data/{name} is stale"
 
@@ -75,6 +79,44 @@ def test_evaluation_tools_never_appear_in_training_data():
     assert not {q for q in eval_requests if len(q.split()) > 3} & train_requests
 
 
+def requests(messages):
+    """The user messages that make a request, not those that answer a slot question."""
+    return {m["content"] for before, m in itertools.pairwise([{}, *messages]) if m["role"] == "user"
+            and not (before.get("role") == "assistant" and text_kind(before.get("content") or "") == "ask")}
+
+
+def dialog_requests(dialogs):
+    return {q for r in dialogs for t in r["turns"] for q in requests(t["query"])}
+
+
+def test_dev_tools_appear_in_neither_training_data_nor_the_evaluation_set():
+    train, pairs, evaluation, dev = rows("sft"), rows("pairs") + rows("twins"), rows("eval"), rows("dev")
+    dev_tools = {t.name for t in tools_in("dev")}
+    dev_called = {n for r in dev for t in r["turns"] for n in called([t["ground_truth"]])}
+    assert tool_names(dev) <= dev_tools and dev_called <= dev_tools
+    assert len(tool_names(dev)) == len(dev_tools)
+    elsewhere = tool_names(train) | tool_names(pairs) | tool_names(evaluation)
+    elsewhere |= {n for r in train for n in called(r["messages"])}
+    elsewhere |= {n for p in pairs for n in called(p["chosen"] + p["rejected"])}
+    assert not dev_tools & elsewhere
+    train_requests = {q for r in train for q in requests(r["messages"])}
+    train_requests |= {q for p in pairs for q in requests(p["prompt"])}
+    assert len(dialog_requests(dev)) > 80  # of the 93 requests (40 direct, 30 slot filling, 23 out of scope)
+    assert not dialog_requests(dev) & (train_requests | dialog_requests(evaluation))
+
+
+def test_dev_declines_are_for_phantom_dev_tools_or_dev_tools_left_out_of_the_list():
+    capability = {t.capability: t.name for t in tools_in("dev") + tools_in("phantom_dev")}
+    needed = Counter()
+    for dialog in rows("dev"):
+        for turn in dialog["turns"]:
+            if turn["type_of_output"] == "relevance":
+                [name] = [n for c, n in capability.items() if c in turn["ground_truth"]["content"]]
+                assert name not in tool_names([dialog]), (dialog["dialog_num"], turn["turn_num"])
+                needed["phantom_dev" if name not in {t.name for t in tools_in("dev")} else "dev"] += 1
+    assert needed["phantom_dev"] and needed["dev"] and needed.total() == 23
+
+
 def test_sft_is_mostly_direct_calls_with_every_behaviour_shown():
     # SFT_MIX 55 / 30 / 15: direct calls lead; slot filling at 30 % (at 15 % the 135M model never learnt to ask)
     shares = Counter(r["query_type"] for r in rows("sft"))
@@ -94,8 +136,9 @@ def test_pairs_cover_every_row_in_equal_shares_with_easy_and_hard_and_their_shap
         assert shape_matches(state_sequence(pair["rejected"]), rejected_shape), pair["id"]
 
 
-def test_eval_set_has_the_benchmark_proportions_and_its_answers_pass_the_judge():
-    cases = load_dialog_benchmark(DATA_DIR / FILES["eval"])
+@pytest.mark.parametrize("name", ["eval", "dev"])
+def test_held_out_sets_have_the_benchmark_proportions_and_their_answers_pass_the_judge(name):
+    cases = load_dialog_benchmark(DATA_DIR / FILES[name])
     assert Counter(c.type_of_output for c in cases) == {"call": 70, "completion": 70, "slot": 36, "relevance": 23}
     for case in cases:
         truth = case.ground_truth
@@ -104,6 +147,8 @@ def test_eval_set_has_the_benchmark_proportions_and_its_answers_pass_the_judge()
         assert passed, (case.dialog_num, case.turn_num, reason)
         if case.type_of_output == "slot":
             assert case.missing_source == "row" and case.missing_arguments
+    results = score_replies(cases, [gold_generation(case) for case in cases])  # through the chat template
+    assert [(r.serial_num, r.reason) for r in results if not r.passed] == []
 
 
 def test_every_conversation_is_valid_for_the_functionary_template():
@@ -111,7 +156,7 @@ def test_every_conversation_is_valid_for_the_functionary_template():
 
     for row in rows("sft"):
         validate_conversation(row["messages"], row["tools"], require_final_assistant=True)
-    for dialog in rows("eval"):
+    for dialog in rows("eval") + rows("dev"):
         for turn in dialog["turns"]:
             validate_conversation(turn["query"] + [turn["ground_truth"]], dialog["tools"])
     for pair in rows("pairs"):

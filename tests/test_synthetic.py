@@ -31,7 +31,8 @@ from diatool_utils.synthetic import (
 from diatool_utils.synthetic_tools import PARAMS, TOOLS, tools_in
 
 TRAIN = tools_in("train")
-SERVED = tools_in("train") + tools_in("eval")
+DEV = tools_in("dev")
+SERVED = tools_in("train") + tools_in("eval") + DEV
 
 
 def test_catalogue_has_at_least_30_training_tools_over_8_domains_and_8_held_out_tools():
@@ -40,6 +41,44 @@ def test_catalogue_has_at_least_30_training_tools_over_8_domains_and_8_held_out_
     assert len(tools_in("eval")) >= 8
     assert tools_in("phantom_train") and tools_in("phantom_eval")
     assert len({t.name for t in TOOLS}) == len(TOOLS), "tool names must be unique across splits"
+
+
+def test_dev_split_has_eleven_tools_of_three_phrasings_with_one_to_three_required_values_and_four_phantoms():
+    assert len(DEV) == len(tools_in("eval")) == 11
+    assert all(len(t.requests) == 3 and t.completions and t.result for t in DEV)
+    assert {len(t.required) for t in DEV} == {1, 2, 3}
+    assert sum(len(t.required) >= 2 for t in DEV) >= 6, "two-round slot filling needs two or more required values"
+    assert len(tools_in("phantom_dev")) == 4
+
+
+def _bare(template):  # the words a phrasing always says, whatever values it is given
+    return render_template(template, {}).lower()
+
+
+def test_dev_tools_share_no_name_domain_capability_or_phrasing_with_train_or_eval_tools():
+    seen = tools_in("train") + tools_in("eval")
+    for attribute in ("name", "domain", "capability", "description"):
+        shared = {getattr(t, attribute) for t in DEV} & {getattr(t, attribute) for t in seen}
+        assert not shared, f"dev tools share {attribute} {shared} with train or eval tools"
+    phrasings = {r for t in seen for r in t.requests}
+    bare = {_bare(r) for r in phrasings}
+    for tool in DEV:
+        for request in tool.requests:
+            assert request not in phrasings and _bare(request) not in bare, (tool.name, request)
+
+
+def test_phantom_dev_tools_are_unlike_every_other_tool():
+    others = [t for t in TOOLS if t.split != "phantom_dev"]
+    for tool in tools_in("phantom_dev"):
+        assert tool.capability not in {t.capability for t in others}, tool.name
+        assert not {_bare(r) for r in tool.requests} & {_bare(r) for t in others for r in t.requests}, tool.name
+
+
+def test_asking_for_an_unknown_split_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown tool split 'test'.*phantom_dev"):
+        tools_in("test")
+    with pytest.raises(ValueError, match="split must be one of.*'train'"):
+        generate_eval(seed=0, split="train")
 
 
 def test_parameters_cover_strings_numbers_enums_dates_booleans_optional_and_required():
@@ -80,7 +119,7 @@ def _says(text: str, value: str) -> bool:
 
 def test_a_value_left_out_of_the_request_is_not_in_its_text():
     rng = random.Random(0)
-    for tool in TRAIN:
+    for tool in TRAIN + DEV:
         for _ in range(5):
             intent = sample_intent(tool, rng)
             for name in tool.required:
@@ -226,6 +265,23 @@ def test_eval_set_has_the_benchmark_mix_of_judged_turns():
     assert kinds == {"call": 70, "completion": 70, "slot": 36, "relevance": 23}
     serials = [t["serial_num"] for r in rows for t in r["turns"]]
     assert serials == list(range(1, len(serials) + 1))
+
+
+def test_dev_set_has_the_eval_plan_on_dev_tools_and_declines_phantom_dev_requests():
+    rows = generate_eval(seed=0, split="dev")
+    kinds = Counter(t["type_of_output"] for r in rows for t in r["turns"])
+    assert len(rows) == 45 and kinds == {"call": 70, "completion": 70, "slot": 36, "relevance": 23}
+    dev = {t.name for t in DEV}
+    offered = {t["function"]["name"] for r in rows for t in r["tools"]}
+    truths = [t["ground_truth"] for r in rows for t in r["turns"]]
+    assert offered <= dev and {c["function"]["name"] for m in truths for c in m.get("tool_calls") or []} <= dev
+    declined = {t.capability for t in tools_in("phantom_dev") for m in truths if t.capability in (m["content"] or "")}
+    assert declined, "no out-of-scope request asks for a phantom_dev tool"
+
+
+def test_the_dev_split_leaves_the_evaluation_set_as_it_was():
+    assert generate_eval(seed=2) == generate_eval(seed=2, split="eval")
+    assert generate_eval(seed=2, split="dev") != generate_eval(seed=2)
 
 
 def test_twin_pairs_share_a_dialogue_and_differ_in_the_one_fact_to_read():
