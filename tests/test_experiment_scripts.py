@@ -90,7 +90,7 @@ def test_trajectory_measures_every_kept_step_and_evaluates_the_chosen_ones(tmp_p
     # step 0 is the SFT model, 2 a kept adapter, 3 the end of the run (not a multiple of --every)
     assert sorted(result["steps"]) == [0, 2, 3]
     assert (out / "dpo-full" / "checkpoint-2" / "adapter_model.safetensors").is_file()
-    assert not list((out / "dpo-full" / "checkpoint-2").glob("optimizer*"))  # the model alone
+    assert (out / "dpo-full" / "checkpoint-2" / "optimizer.pt").is_file()  # the whole state: a run cut off resumes
     assert {step: summary["total"] for step, summary in result["evaluations"].items()} == {0: 3, 2: 3}
     # the kept adapter is the model at that step: its weights are neither the SFT model's nor the final ones
     weights = {name: load_file(folder / "model.safetensors") for name, folder in
@@ -105,3 +105,20 @@ def test_trajectory_measures_every_kept_step_and_evaluates_the_chosen_ones(tmp_p
     with pytest.raises(SystemExit):  # a step that is never measured
         TRAJECTORY["main"](["--sft", str(tiny_checkpoint), "--out", str(out), "--every", "2", "--eval-steps", "1",
                             "--", "steps=3"])
+
+
+SFT_DOSE = runpy.run_path(str(REPO_ROOT / "experiments" / "sft_dose.py"))
+
+
+def test_sft_dose_judges_every_kept_step_on_the_dev_file_and_resumes(tmp_path):
+    out = tmp_path / "dose"
+    settings = ["model_name=tiny-random", "steps=3", "eval_limit=3", "max_new_tokens=4", "max_length=512"]
+    result = SFT_DOSE["main"](["--out", str(out), "--every", "2", *settings])
+    assert sorted(result["steps"]) == [2, 3]  # every kept step, and the end of the run
+    assert result["recipe"]["eval_data"] == "data/dev_dialog.jsonl"
+    assert {step: row["dev"]["total"] for step, row in result["steps"].items()} == {2: 3, 3: 3}
+    assert result["steps"][3]["epochs"] == round(3 * 4 / 1500, 2)
+    text = (out / "sft_dose.md").read_text()
+    assert "| step 2 |" in text and "| slot | step 3 |" in text
+    again = SFT_DOSE["main"](["--out", str(out), "--every", "2", *settings])  # all finished: read back, not retrained
+    assert again["steps"][3]["dev"] == result["steps"][3]["dev"] and again["seconds"]["sft"] < result["seconds"]["sft"]
