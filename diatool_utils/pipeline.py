@@ -32,11 +32,12 @@ from peft import LoraConfig, PeftModel
 from transformers import TrainerCallback, TrainingArguments
 
 from .benchmark import load_dialog_benchmark
+from .dev_watch import FirstActionWatch, first_of_each_type, pairs_by_row
 from .dialogues_io import read_jsonl
 from .evaluation import EvalReport, evaluate, rejudge
 from .hardware import check_precision, default_precision, default_quantization
 from .models import load_model_and_tokenizer
-from .paths import DATA_DIR, REPO_ROOT
+from .paths import DATA_DIR, DEV_DIALOGS, DEV_PAIRS, REPO_ROOT
 from .progress import show_trainer_progress
 from .sft import attach_lora, build_sft_dataset, lora_inputs_follow_autocast, quiet_peft_wrapping, sft_trainer
 from .templating import add_functionary_tokens
@@ -221,12 +222,15 @@ EVAL_KEY_FIELDS = ("eval_limit", "max_new_tokens")
 
 @dataclass
 class Stage:
-    """What a training stage left behind: the merged checkpoint, its log history and wall time."""
+    """What a training stage left behind: the merged checkpoint, its log history, wall time, and how many
+    examples (SFT conversations, DPO pairs) its trainer consumed: optimizer steps x examples per step, repeats
+    included (None for a stage recorded before this was kept)."""
 
     path: Path
     history: list[dict]
     seconds: float
     reused: bool = False
+    examples_seen: int | None = None
 
 
 def file_digest(path) -> str:
@@ -279,7 +283,8 @@ def _finished_stage(folder: Path, key: dict) -> Stage | None:
     if saved is None or not (folder / "merged" / "model.safetensors").is_file():
         return None
     print(f"reusing {folder / 'merged'}: trained earlier in {saved['seconds'] / 60:.1f} min with the same settings")
-    return Stage(folder / "merged", saved["history"], saved["seconds"], reused=True)
+    return Stage(folder / "merged", saved["history"], saved["seconds"], reused=True,
+                 examples_seen=saved.get("examples_seen"))
 
 
 def _stage_digest(folder) -> str | None:
@@ -315,9 +320,12 @@ def _save_stage(folder: Path, trainer, base_name: str, key: dict, start: float) 
     save_adapter(trainer.model, folder / "adapter")
     merged = merge_adapter(base_name, folder / "adapter", folder / "merged")
     seconds = time.perf_counter() - start
-    write_record(folder / "stage.json", key, history=trainer.state.log_history, seconds=seconds)
+    args = trainer.args
+    seen = trainer.state.global_step * args.per_device_train_batch_size * args.gradient_accumulation_steps \
+        * args.world_size
+    write_record(folder / "stage.json", key, history=trainer.state.log_history, seconds=seconds, examples_seen=seen)
     (folder / RUNNING).unlink(missing_ok=True)
-    return Stage(merged, trainer.state.log_history, seconds)
+    return Stage(merged, trainer.state.log_history, seconds, examples_seen=seen)
 
 
 # ------------------------------------------------------------------ a stage cut off, resumed
@@ -384,14 +392,15 @@ def train_sft(recipe: Recipe, run_dir, limit: int | None = None, reuse: bool = F
         raise ValueError(f"sft_rounds must be at least 1, got {recipe.sft_rounds}")
     run_dir = Path(run_dir)
     stage = _sft_round(recipe, run_dir / "sft", recipe.model_name, recipe.seed, None, limit, reuse, checkpoint_every)
-    history, seconds, reused = list(stage.history), stage.seconds, stage.reused
+    history, seconds, reused, seen = list(stage.history), stage.seconds, stage.reused, stage.examples_seen
     for round_number in range(2, recipe.sft_rounds + 1):
         stage = _sft_round(recipe, run_dir / f"sft-round{round_number}", str(stage.path),
                            recipe.seed + round_number - 1, _stage_digest(stage.path), limit, reuse, checkpoint_every)
         offset = (round_number - 1) * recipe.sft_steps
         history += [{**entry, "step": entry["step"] + offset} if "step" in entry else entry for entry in stage.history]
         seconds, reused = seconds + stage.seconds, reused and stage.reused
-    return Stage(stage.path, history, seconds, reused)
+        seen = None if seen is None or stage.examples_seen is None else seen + stage.examples_seen
+    return Stage(stage.path, history, seconds, reused, seen)
 
 
 def _sft_round(recipe: Recipe, folder: Path, base: str, seed: int, upstream: str | None, limit: int | None,
@@ -590,7 +599,7 @@ def group_twins(pairs: list[dict], source) -> list[dict]:
 
 
 def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse: bool = False,
-              checkpoint_every: int | None = None) -> Stage:
+              checkpoint_every: int | None = None, dev_every: int | None = None, dev_limit: int | None = None) -> Stage:
     """DiaTool-DPO with a fresh LoRA on the SFT model, merged at ``run_dir/dpo-<ablation>/merged``.
 
     The pairs the run will consume (``dpo_steps`` x ``dpo_batch_size``) get their reference log-probs in one
@@ -600,23 +609,32 @@ def train_dpo(recipe: Recipe, sft_dir, run_dir, limit: int | None = None, reuse:
     ``checkpoint_every`` N keeps the training state after every N steps, at ``run_dir/dpo-<ablation>/checkpoint-<step>``:
     a run cut off goes on from there (with ``reuse``), and the adapters show the model change along one run
     (``experiments/dpo_trajectory.py``).
+
+    ``dev_every`` N watches the run on the development split every N steps (:mod:`diatool_utils.dev_watch`):
+    reward accuracy per Table-1 row on ``data/dev_pairs.jsonl`` and the first-action lean per turn type on
+    ``data/dev_dialog.jsonl``, into the stage's history (``dev_watch.dev_curves`` reads them back). It changes
+    nothing in training; about a minute and a half each time on 2 CPU cores for the 135M model. ``dev_limit`` K
+    watches only the first K pairs of each row and the first K turns of each turn type (a quick look; tests).
     """
     folder = Path(run_dir) / f"dpo-{recipe.ablation}"
     key = stage_key(recipe, "dpo", limit, upstream=_stage_digest(sft_dir) or str(sft_dir))
     if reuse and (done := _finished_stage(folder, key)):
         return done
     start = time.perf_counter()
-    trainer = dpo_stage_trainer(recipe, sft_dir, folder, limit, ref_logps_cache=str(reference_folder(sft_dir, run_dir)),
+    trainer = dpo_stage_trainer(recipe, sft_dir, folder, limit, dev_every, dev_limit,
+                                ref_logps_cache=str(reference_folder(sft_dir, run_dir)),
                                 **_checkpointing(checkpoint_every))
     show_trainer_progress(trainer, "DiaTool-DPO" if recipe.ablation == "full" else f"DiaTool-DPO ({recipe.ablation})")
     before = _train(trainer, folder, key, reuse)
     return _save_stage(folder, trainer, str(sft_dir), key, start - before)
 
 
-def dpo_stage_trainer(recipe: Recipe, sft_dir, folder: Path, limit: int | None = None, **config) -> DiaToolDPOTrainer:
+def dpo_stage_trainer(recipe: Recipe, sft_dir, folder: Path, limit: int | None = None, dev_every: int | None = None,
+                      dev_limit: int | None = None, **config) -> DiaToolDPOTrainer:
     """The DPO stage's trainer, ready to train: a fresh LoRA on the model at ``sft_dir`` (``train_dpo`` runs it).
 
-    ``config``: more DiaToolDPOConfig fields (the reference-cache settings ``train_dpo`` passes, checkpointing).
+    ``dev_every``, ``dev_limit``: watch the development split every N steps (``train_dpo``). ``config``: more DiaToolDPOConfig
+    fields (the reference-cache settings ``train_dpo`` passes, checkpointing).
     """
     pairs, twins = dpo_pairs(recipe, limit)
     pairs = pairs[: recipe.dpo_steps * recipe.dpo_batch_size]  # the pairs the run consumes (already shuffled)
@@ -627,10 +645,22 @@ def dpo_stage_trainer(recipe: Recipe, sft_dir, folder: Path, limit: int | None =
                              target_modules="all-linear", task_type="CAUSAL_LM")
     # twins stay in file order (adjacent), so each batch holds whole twins
     in_order = twins or recipe.dpo_row_balanced  # whole twins, whole row blocks: each batch as built
+    if dev_every:  # one pair per forward, as in training: each dev pair's reference is its step-0 value
+        config |= dict(eval_strategy="steps", eval_steps=dev_every, per_device_eval_batch_size=1)
     args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if in_order else "random", **config)
+    dev_pairs = None
+    if dev_every:
+        by_row = pairs_by_row([pair for _, pair in read_jsonl(DEV_PAIRS)], DEV_PAIRS)
+        dev_pairs = {row: members[:dev_limit] for row, members in by_row.items()}
     with quiet_peft_wrapping():  # the trainer wraps the model with peft_config
-        return DiaToolDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer,
-                                 peft_config=peft_config, replay_dataset=replay_dataset(recipe, tokenizer, limit))
+        trainer = DiaToolDPOTrainer(model, args=args, train_dataset=pairs, eval_dataset=dev_pairs,
+                                    processing_class=tokenizer, peft_config=peft_config,
+                                    replay_dataset=replay_dataset(recipe, tokenizer, limit))
+    if dev_every:
+        trainer.add_callback(FirstActionWatch(first_of_each_type(load_dialog_benchmark(DEV_DIALOGS), dev_limit),
+                                              trainer.processing_class, dev_every,
+                                              recipe.eval_batch_size, torch.bfloat16 if args.bf16 else None))
+    return trainer
 
 
 def reference_folder(sft_dir, run_dir) -> Path:

@@ -179,3 +179,27 @@ def plot_first_action_steps(steps: dict[int, dict], axes=None):
     rank.set(xlabel="DPO step", ylabel="AUC", ylim=(0.4, 1), title="How well it tells turns apart")
     rank.legend()
     return axes
+
+
+def plot_dev_curves(curves: dict[int, dict], axes=None):
+    """A DPO run watched on the dev split (``dev_watch.dev_curves``), on three panels: held-out reward accuracy
+    per Table-1 row (rows 1-4, where the chosen reply calls, solid; rows 5-10, where it is text, dashed), then
+    the first-action lean per turn type and the AUCs (:func:`plot_first_action_steps`).
+
+    A run that teaches the rows lifts both families of lines; a run that moves one lean lifts one and drops the
+    other."""
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(16, 3.8))
+    scored = {step: point["pair_accuracy"] for step, point in curves.items() if "pair_accuracy" in point}
+    rows = sorted({row for accuracy in scored.values() for row in accuracy})
+    for row in rows:
+        xs = [step for step in scored if row in scored[step]]
+        axes[0].plot(xs, [scored[x][row] for x in xs], marker=".", ls="-" if row <= 4 else "--",
+                     label=f"row {row}")
+    axes[0].axhline(0.5, color="grey", lw=0.8, ls=":")
+    axes[0].set(xlabel="DPO step", ylabel="reward accuracy", ylim=(-0.05, 1.05),
+                title="Dev pairs: chosen ranked above rejected")
+    axes[0].legend(ncol=2, fontsize=7)
+    plot_first_action_steps({step: point["first_action"] for step, point in curves.items()
+                             if "first_action" in point}, axes=axes[1:])
+    return axes

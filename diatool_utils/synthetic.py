@@ -481,15 +481,24 @@ def _row_tools(row: int, pool: list[ToolSpec]) -> list[ToolSpec]:
     return [t for t in pool if len(t.required) >= needed]
 
 
+PAIR_SPLITS = ("train", "dev")
+
+
 def generate_pairs(n: int = 3000, seed: int = 0, row_weights: dict[int, float] | None = None,
-                   phantom_rate: float = 0.5, history_rate: float = 0.5) -> list[dict]:
+                   phantom_rate: float = 0.5, history_rate: float = 0.5, split: str = "train") -> list[dict]:
     """``n`` preference pairs over the ten Table-1 rows (equal shares unless ``row_weights``).
+
+    ``split`` picks the tools: ``"train"`` for the pairs DPO trains on, ``"dev"`` for held-out pairs on the
+    development tools (their reward accuracy per row is watched during training, never trained on).
 
     Rows 9-10 need a tool that is not offered: half of them (``phantom_rate``) ask for
     something no training tool does, the others for a training tool left out of the list.
     A share ``history_rate`` of the pairs start after an earlier request that was already
     served, asked about or declined (:func:`with_history`), as in the evaluation dialogues.
     """
+    if split not in PAIR_SPLITS:
+        raise ValueError(f"generate_pairs builds pairs to train on or to watch on dev: split must be one of "
+                         f"{PAIR_SPLITS}, got {split!r} (the evaluation's tools stay out of every choice)")
     rng = random.Random(seed)
     weights = row_weights or {row: 1.0 for row in ROWS}
     total = sum(weights.values())
@@ -498,7 +507,7 @@ def generate_pairs(n: int = 3000, seed: int = 0, row_weights: dict[int, float] |
         counts[row] += 1
     rows = [row for row, c in counts.items() for _ in range(c)]
     rng.shuffle(rows)
-    pool, phantoms = tools_in("train"), tools_in("phantom_train")
+    pool, phantoms = tools_in(split), tools_in("phantom_" + split)
     pairs = []
     for i, row in enumerate(rows):
         if row in (9, 10):

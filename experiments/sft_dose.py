@@ -26,7 +26,7 @@ from diatool_utils.benchmark import load_dialog_benchmark
 from diatool_utils.evaluation import behaviour_table, comparison_table
 from diatool_utils.first_action import first_action_of_checkpoint, first_action_table
 from diatool_utils.models import load_model_and_tokenizer
-from diatool_utils.paths import DATA_DIR, REPO_ROOT
+from diatool_utils.paths import DEV_DIALOGS, REPO_ROOT
 from diatool_utils.pipeline import (
     Recipe,
     evaluate_checkpoint,
@@ -37,7 +37,7 @@ from diatool_utils.pipeline import (
 )
 
 SHORT = {"steps": "sft_steps", "lr": "sft_learning_rate"}
-DEV = DATA_DIR / "dev_dialog.jsonl"
+DEV = DEV_DIALOGS
 
 
 def main(argv=None) -> dict:

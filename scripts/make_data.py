@@ -1,7 +1,7 @@
 """Regenerate the shipped data sets in data/ (byte for byte with the defaults).
 
     python scripts/make_data.py                      # data/sft.jsonl, dpo_pairs.jsonl, eval_dialog.jsonl,
-                                                     # dpo_twins.jsonl, dev_dialog.jsonl
+                                                     # dpo_twins.jsonl, dev_dialog.jsonl, dev_pairs.jsonl
     python scripts/make_data.py --out runs/data_sample --sft 100 --pairs 200
 
 The SFT and pair sets use only training tools; the evaluation set and the development set each
@@ -32,15 +32,16 @@ DEFAULT_SEED = 0
 DEFAULT_SFT = 1500
 DEFAULT_PAIRS = 3000
 DEFAULT_TWINS = 1000
+DEV_PAIRS = 200  # 20 per Table-1 row: the held-out pairs whose reward accuracy DPO runs watch
 FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl", "twins": "dpo_twins.jsonl",
-         "dev": "dev_dialog.jsonl"}
+         "dev": "dev_dialog.jsonl", "dev_pairs": "dev_pairs.jsonl"}
 
 
 def make_data(out=DATA_DIR, seed: int = DEFAULT_SEED, sft: int = DEFAULT_SFT, pairs: int = DEFAULT_PAIRS,
               mix: dict[int, float] | None = None, twins: int = DEFAULT_TWINS) -> dict[str, dict]:
-    """Write the five files into ``out``; returns {name: {"path", "rows", "bytes"}}.
+    """Write the six files into ``out``; returns {name: {"path", "rows", "bytes"}}.
 
-    Each set has a seed of its own (``seed`` + 0 ... 4), so adding a set leaves the others as they were.
+    Each set has a seed of its own (``seed`` + 0 ... 5), so adding a set leaves the others as they were.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -50,6 +51,7 @@ def make_data(out=DATA_DIR, seed: int = DEFAULT_SEED, sft: int = DEFAULT_SFT, pa
         "eval": generate_eval(seed=seed + 2),
         "twins": generate_twin_pairs(twins, seed=seed + 3),
         "dev": generate_eval(seed=seed + 4, split="dev"),  # the same plan as eval, on the dev tools
+        "dev_pairs": generate_pairs(DEV_PAIRS, seed=seed + 5, split="dev"),  # never trained on
     }
     written = {}
     for name, rows in sets.items():

@@ -20,8 +20,8 @@ from diatool_utils.synthetic_tools import tools_in
 
 SCRIPT = REPO_ROOT / "scripts" / "make_data.py"
 FILES = {"sft": "sft.jsonl", "pairs": "dpo_pairs.jsonl", "eval": "eval_dialog.jsonl", "twins": "dpo_twins.jsonl",
-         "dev": "dev_dialog.jsonl"}
-SIZES = {"sft": 1500, "pairs": 3000, "eval": 45, "twins": 1000, "dev": 45}
+         "dev": "dev_dialog.jsonl", "dev_pairs": "dev_pairs.jsonl"}
+SIZES = {"sft": 1500, "pairs": 3000, "eval": 45, "twins": 1000, "dev": 45, "dev_pairs": 200}
 
 
 def rows(name):
@@ -105,6 +105,21 @@ def test_dev_tools_appear_in_neither_training_data_nor_the_evaluation_set():
     assert not dialog_requests(dev) & (train_requests | dialog_requests(evaluation))
 
 
+def test_dev_pairs_use_only_dev_tools_and_share_no_request_with_training_or_evaluation():
+    dev_pairs, dev_tools = rows("dev_pairs"), {t.name for t in tools_in("dev")}
+    phantoms = {t.capability for t in tools_in("phantom_dev")}
+    assert tool_names(dev_pairs) == dev_tools
+    # rows 9-10 reject a call to the tool the list lacks: a dev tool left out, or a phantom_dev one
+    assert {n for p in dev_pairs for n in called(p["chosen"] + p["rejected"])} <= dev_tools | {
+        t.name for t in tools_in("phantom_dev")}
+    declined_phantoms = {c for p in dev_pairs if p["row"] in (9, 10) for m in p["chosen"] for c in phantoms
+                         if m["role"] == "assistant" and c in (m["content"] or "")}
+    assert declined_phantoms, "no dev pair declines a phantom_dev tool"
+    requests_elsewhere = {q for r in rows("sft") for q in requests(r["messages"])}
+    requests_elsewhere |= {q for p in rows("pairs") for q in requests(p["prompt"])} | dialog_requests(rows("eval"))
+    assert not {q for p in dev_pairs for q in requests(p["prompt"])} & requests_elsewhere
+
+
 def test_dev_declines_are_for_phantom_dev_tools_or_dev_tools_left_out_of_the_list():
     capability = {t.capability: t.name for t in tools_in("dev") + tools_in("phantom_dev")}
     needed = Counter()
@@ -125,7 +140,7 @@ def test_sft_is_mostly_direct_calls_with_every_behaviour_shown():
     assert len(tool_names(rows("sft"))) >= 30
 
 
-@pytest.mark.parametrize("name", ["pairs", "twins"])
+@pytest.mark.parametrize("name", ["pairs", "twins", "dev_pairs"])
 def test_pairs_cover_every_row_in_equal_shares_with_easy_and_hard_and_their_shapes(name):
     pairs = rows(name)
     assert Counter(p["row"] for p in pairs) == {row: SIZES[name] // 10 for row in ROWS}

@@ -52,6 +52,9 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 0, name
     cases = (tmp_path / "eval_full.jsonl").read_text().splitlines()
     assert len(cases) == 4 and "reason" in json.loads(cases[0])
+    # what the trainers consumed: SFT 2 steps x 4 conversations, DPO 2 steps x 2 pairs
+    assert (saved["sft_conversations_seen"], saved["dpo_pairs_seen"]) == (8, 4)
+    assert "dev_curves" not in saved and not (tmp_path / "dev_curves.png").exists()  # not watched unless asked
 
     # --reuse: finished stages with the same settings are read back, not run again ...
     checkpoint = tmp_path / "dpo-full" / "merged" / "model.safetensors"
@@ -76,6 +79,20 @@ def test_reproduce_writes_the_table_plots_and_cases(tmp_path, capsys):
     assert changed["seconds"]["SFT train"] == results["seconds"]["SFT train"]
     assert changed["seconds"]["SFT eval"] is None and changed["summaries"]["SFT only"] == results["summaries"]["SFT only"]
     assert "| SFT eval | not recorded |" in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.slow
+def test_reproduce_watches_dpo_on_the_dev_split_and_keeps_checkpoints(tmp_path):
+    reproduce = runpy.run_path(str(REPO_ROOT / "scripts" / "reproduce.py"))
+    results = reproduce["main"](["--out", str(tmp_path), "--smoke", "--sft-limit", "8", "--dpo-limit", "4",
+                                 "--eval-limit", "4", "--checkpoint-every", "1", "--dev-every", "1", "--dev-limit", "1"])
+    curves = results["dev_curves"]["SFT + DiaTool-DPO"]
+    assert list(curves) == [0, 1, 2] and sorted(curves[2]["pair_accuracy"]) == list(range(1, 11))
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert list(saved["dev_curves"]["SFT + DiaTool-DPO"]) == ["0", "1", "2"]  # JSON keys are strings
+    assert (tmp_path / "dev_curves.png").stat().st_size > 0
+    for stage in ("sft", "dpo-full"):
+        assert (tmp_path / stage / "checkpoint-2" / "trainer_state.json").is_file(), stage
 
 
 @pytest.mark.slow
@@ -398,3 +415,61 @@ def test_a_stage_cut_off_goes_on_from_its_last_checkpoint(tmp_path, monkeypatch,
     expected, got = load_file(whole.path / "model.safetensors"), load_file(resumed.path / "model.safetensors")
     for name, tensor in expected.items():
         torch.testing.assert_close(got[name], tensor, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_dev_watch_scores_every_row_and_the_lean_without_changing_training(tmp_path):
+    from safetensors.torch import load_file
+
+    from diatool_utils.benchmark import load_dialog_benchmark
+    from diatool_utils.dev_watch import dev_curves, first_of_each_type
+    from diatool_utils.first_action import first_action_of_checkpoint
+    from diatool_utils.models import load_model_and_tokenizer
+    from diatool_utils.paths import DEV_DIALOGS
+
+    recipe = Recipe(model_name="tiny-random", precision="fp32", quantization=None, sft_steps=2, dpo_steps=4,
+                    dpo_batch_size=2, max_length=512)
+    sft = train_sft(recipe, tmp_path / "base", limit=8)
+    assert sft.examples_seen == 2 * 4  # SFT steps x conversations per step
+    plain = train_dpo(recipe, sft.path, tmp_path / "plain", limit=8)
+    watched = train_dpo(recipe, sft.path, tmp_path / "watched", limit=8, dev_every=2, dev_limit=2)
+    assert plain.examples_seen == watched.examples_seen == 4 * 2
+    curves = dev_curves(watched.history)
+    assert list(curves) == [0, 2, 4]
+    assert "pair_accuracy" not in curves[0]  # at step 0 the policy is the reference: every reward is 0
+    for step in (2, 4):
+        assert sorted(curves[step]["pair_accuracy"]) == list(range(1, 11))
+        assert all(0 <= acc <= 1 for acc in curves[step]["pair_accuracy"].values())
+    for point in curves.values():
+        lean = point["first_action"]["mean_p_text"]
+        assert set(lean) == {"call", "completion", "slot", "relevance"} and all(0 <= p <= 1 for p in lean.values())
+    cases = first_of_each_type(load_dialog_benchmark(DEV_DIALOGS), 2)
+    for step, folder in ((0, sft.path), (4, watched.path)):  # the lean is that of the model at that step
+        model, tokenizer = load_model_and_tokenizer(str(folder))
+        expected = first_action_of_checkpoint(model, tokenizer, cases)
+        assert curves[step]["first_action"]["mean_p_text"] == pytest.approx(expected["mean_p_text"], abs=1e-3)
+    expected, got = load_file(plain.path / "model.safetensors"), load_file(watched.path / "model.safetensors")
+    assert all((got[name] == tensor).all() for name, tensor in expected.items()), "watching changed training"
+    record = json.loads((tmp_path / "watched" / "dpo-full" / "stage.json").read_text())
+    assert record["examples_seen"] == 8
+
+
+def test_dev_pairs_are_grouped_by_row_and_unlabelled_pairs_are_refused():
+    from diatool_utils.dev_watch import pairs_by_row
+
+    groups = pairs_by_row([{"id": "a", "row": 10}, {"id": "b", "row": 2}, {"id": "c", "row": 10}], "dev.jsonl")
+    assert list(groups) == ["row2", "row10"] and [p["id"] for p in groups["row10"]] == ["a", "c"]
+    with pytest.raises(ValueError, match=r"1 pairs in dev.jsonl have no 'row'.*'b'"):
+        pairs_by_row([{"id": "a", "row": 1}, {"id": "b"}], "dev.jsonl")
+
+
+def test_a_quick_dev_watch_keeps_the_first_turns_of_every_type():
+    from diatool_utils.benchmark import load_dialog_benchmark
+    from diatool_utils.dev_watch import first_of_each_type
+    from diatool_utils.paths import DEV_DIALOGS
+
+    cases = load_dialog_benchmark(DEV_DIALOGS)
+    kept = first_of_each_type(cases, 2)
+    assert sorted(case.type_of_output for case in kept) == sorted(["call", "completion", "slot", "relevance"] * 2)
+    assert [case.serial_num for case in kept] == sorted(case.serial_num for case in kept)  # file order
+    assert first_of_each_type(cases, None) == cases

@@ -13,6 +13,7 @@ from diatool_utils.pairs import ROWS, average_turns  # noqa: E402
 from diatool_utils.plotting import (  # noqa: E402
     TRANSITIONS,
     draw_state_diagram,
+    plot_dev_curves,
     plot_first_action_steps,
     plot_length_histogram,
     plot_pairs_per_row,
@@ -82,3 +83,17 @@ def test_first_action_steps_plot_the_lean_per_turn_type_and_both_aucs():
     assert [line.get_label() for line in lean.lines[:3]] == ["call turns", "slot turns", "relevance turns"]
     assert list(lean.lines[0].get_xdata()) == [0, 2, 4] and list(lean.lines[0].get_ydata()) == [0.0, 0.2, 0.4]
     assert [list(line.get_ydata()) for line in rank.lines[:2]] == [[0.7] * 3, [0.8] * 3]
+
+
+def test_dev_curves_draw_each_row_from_its_first_scored_step_and_the_lean_from_step_zero():
+    lean_at = {"mean_p_text": {"call": 0.2, "slot": 0.5, "relevance": 0.6, "completion": 0.9},
+               "auc_slot_vs_call": 0.7, "auc_relevance_vs_call": 0.8}
+    curves = {0: {"first_action": lean_at},
+              25: {"pair_accuracy": {1: 0.5, 7: 0.25}, "first_action": lean_at},
+              50: {"pair_accuracy": {1: 0.75, 7: 0.5}, "first_action": lean_at}}
+    rows, lean, rank = plot_dev_curves(curves)
+    row_lines = [line for line in rows.lines if line.get_label().startswith("row")]
+    assert [line.get_label() for line in row_lines] == ["row 1", "row 7"]
+    assert list(row_lines[0].get_xdata()) == [25, 50] and list(row_lines[1].get_ydata()) == [0.25, 0.5]
+    assert [line.get_linestyle() for line in row_lines] == ["-", "--"]  # calls solid, text dashed
+    assert list(lean.lines[0].get_xdata()) == [0, 25, 50]
