@@ -105,3 +105,23 @@ def dev_curves(history: Sequence[dict]) -> dict[int, dict]:
                 point.setdefault("pair_accuracy", {})[row] = entry["eval_rewards/accuracies"]
                 point.setdefault("pair_margin", {})[row] = entry["eval_rewards/margins"]
     return dict(sorted(curves.items()))
+
+
+def dev_curves_table(curves: dict[int, dict]) -> str:
+    """Markdown, one line per watched step: reward accuracy of each Table-1 row on the dev pairs, then the mean
+    P(text) per turn type and the two AUCs on the dev file ("-" where a step has no such measurement)."""
+    rows = sorted({row for point in curves.values() for row in point.get("pair_accuracy", {})})
+    kinds = ("call", "slot", "relevance")
+    header = ["step", *(f"row {row}" for row in rows), *(f"P(text) {kind}" for kind in kinds),
+              "AUC slot vs call", "AUC relevance vs call"]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for step, point in curves.items():
+        accuracy, lean = point.get("pair_accuracy", {}), point.get("first_action")
+        cells = [f"{accuracy[row]:.2f}" if row in accuracy else "-" for row in rows]
+        if lean:
+            cells += [f"{lean['mean_p_text'][kind]:.3f}" for kind in kinds]
+            cells += [f"{lean[key]:.3f}" for key in ("auc_slot_vs_call", "auc_relevance_vs_call")]
+        else:
+            cells += ["-"] * 5
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

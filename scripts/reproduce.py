@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -30,7 +31,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from diatool_utils.dev_watch import dev_curves  # noqa: E402
+from diatool_utils.dev_watch import dev_curves, dev_curves_table  # noqa: E402
 from diatool_utils.evaluation import behaviour_table, comparison_table, plot_accuracy  # noqa: E402
 from diatool_utils.pipeline import (  # noqa: E402
     ABLATIONS,
@@ -79,11 +80,14 @@ def write_results(out: Path, reports: dict, seconds: dict, histories: dict, reci
     not_yet = f"\nNot run yet (the run stopped or is still going): {', '.join(pending)}\n" if pending else ""
     timing = "\n".join(f"| {name} | {'not recorded' if s is None else f'{s / 60:.1f} min'} |"
                        for name, s in seconds.items())
-    (out / "results.md").write_text(f"{comparison_table(reports)}\n\n| stage | wall time |\n|---|---|\n{timing}\n"
-                                    f"{not_yet}\nWhat the replies did (counts of turns; the right action in bold):"
-                                    f"\n\n{behaviour_table(reports)}\n\nCommand: `{command}`\n")
     curves = {name: dev_curves(history) for name, history in histories.items() if name != "SFT"}
     curves = {name: points for name, points in curves.items() if points}
+    watched = "".join(f"\n{name}, watched on the dev split (reward accuracy per Table-1 row on the dev pairs; the "
+                      f"first-action lean on the dev file):\n\n{dev_curves_table(points)}\n"
+                      for name, points in curves.items())
+    (out / "results.md").write_text(f"{comparison_table(reports)}\n\n| stage | wall time |\n|---|---|\n{timing}\n"
+                                    f"{not_yet}\nWhat the replies did (counts of turns; the right action in bold):"
+                                    f"\n\n{behaviour_table(reports)}\n{watched}\nCommand: `{command}`\n")
     results = {"summaries": {k: r.summary for k, r in reports.items()}, "seconds": seconds,
                "recipe": json.loads(recipe.to_json()), "command": command, "not_run": list(pending),
                **(seen or {}), **({"dev_curves": curves} if curves else {})}
@@ -92,7 +96,7 @@ def write_results(out: Path, reports: dict, seconds: dict, histories: dict, reci
         axes = plot_dev_curves(points)
         axes[0].figure.suptitle(f"{name}, watched on the dev split")
         axes[0].figure.tight_layout()
-        axes[0].figure.savefig(out / ("dev_curves.png" if len(curves) == 1 else f"dev_curves_{name}.png"), dpi=90)
+        axes[0].figure.savefig(out / ("dev_curves.png" if len(curves) == 1 else f"dev_curves_{slug(name)}.png"), dpi=90)
         plt.close(axes[0].figure)
     fig, ax = plt.subplots(figsize=(9, 4))
     plot_accuracy(reports, ax=ax)
@@ -104,6 +108,11 @@ def write_results(out: Path, reports: dict, seconds: dict, histories: dict, reci
     fig.savefig(out / "training_curves.png", dpi=90)
     plt.close(fig)
     return results
+
+
+def slug(name: str) -> str:
+    """A label as a file name: "SFT + DiaTool-DPO" -> "SFT_DiaTool-DPO"."""
+    return re.sub(r"[^\w-]+", "_", name).strip("_")
 
 
 def timed_eval(folder, recipe: Recipe, output_path: Path, reuse: bool) -> tuple:

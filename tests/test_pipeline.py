@@ -91,6 +91,8 @@ def test_reproduce_watches_dpo_on_the_dev_split_and_keeps_checkpoints(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert list(saved["dev_curves"]["SFT + DiaTool-DPO"]) == ["0", "1", "2"]  # JSON keys are strings
     assert (tmp_path / "dev_curves.png").stat().st_size > 0
+    assert "watched on the dev split" in (tmp_path / "results.md").read_text()
+    assert reproduce["slug"]("SFT + DiaTool-DPO") == "SFT_DiaTool-DPO"
     for stage in ("sft", "dpo-full"):
         assert (tmp_path / stage / "checkpoint-2" / "trainer_state.json").is_file(), stage
 
@@ -461,6 +463,18 @@ def test_dev_pairs_are_grouped_by_row_and_unlabelled_pairs_are_refused():
     assert list(groups) == ["row2", "row10"] and [p["id"] for p in groups["row10"]] == ["a", "c"]
     with pytest.raises(ValueError, match=r"1 pairs in dev.jsonl have no 'row'.*'b'"):
         pairs_by_row([{"id": "a", "row": 1}, {"id": "b"}], "dev.jsonl")
+
+
+def test_the_dev_curves_table_has_a_line_per_step_and_dashes_where_nothing_was_measured():
+    from diatool_utils.dev_watch import dev_curves_table
+
+    lean = {"mean_p_text": {"call": 0.25, "slot": 0.5, "relevance": 0.75, "completion": 1.0},
+            "auc_slot_vs_call": 0.7, "auc_relevance_vs_call": 0.9}
+    table = dev_curves_table({0: {"first_action": lean}, 25: {"pair_accuracy": {1: 0.5, 10: 1.0}}})
+    lines = table.splitlines()
+    assert lines[0].startswith("| step | row 1 | row 10 | P(text) call |") and len(lines) == 4
+    assert lines[2] == "| 0 | - | - | 0.250 | 0.500 | 0.750 | 0.700 | 0.900 |"
+    assert lines[3] == "| 25 | 0.50 | 1.00 | - | - | - | - | - |"
 
 
 def test_a_quick_dev_watch_keeps_the_first_turns_of_every_type():
