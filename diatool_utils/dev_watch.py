@@ -34,16 +34,6 @@ from .judge import EvalCase
 ROW_EVAL = re.compile(r"^eval_row(\d+)_loss$")
 
 
-def pairs_by_row(pairs: Sequence[dict], source) -> dict[str, list[dict]]:
-    """``{"row1": [...], ..., "row10": [...]}``: the pairs of each Table-1 row, one eval set each (in row order)."""
-    unlabelled = [pair.get("id", number) for number, pair in enumerate(pairs) if "row" not in pair]
-    if unlabelled:
-        raise ValueError(f"{len(unlabelled)} pairs in {source} have no 'row' (their Table-1 row), e.g. "
-                         f"{unlabelled[0]!r}: the dev pairs are scored per row")
-    rows = sorted({pair["row"] for pair in pairs})
-    return {f"row{row}": [pair for pair in pairs if pair["row"] == row] for row in rows}
-
-
 def first_of_each_type(cases: Sequence[EvalCase], limit: int | None) -> list[EvalCase]:
     """The first ``limit`` turns of each turn type (call, completion, slot, relevance), in file order; all with None."""
     if limit is None:

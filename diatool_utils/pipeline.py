@@ -32,7 +32,7 @@ from peft import LoraConfig, PeftModel
 from transformers import TrainerCallback, TrainingArguments
 
 from .benchmark import load_dialog_benchmark
-from .dev_watch import FirstActionWatch, first_of_each_type, pairs_by_row
+from .dev_watch import FirstActionWatch, first_of_each_type
 from .dialogues_io import read_jsonl
 from .evaluation import EvalReport, evaluate, rejudge
 from .hardware import check_precision, default_precision, default_quantization
@@ -471,6 +471,19 @@ def dpo_config(recipe: Recipe, out: Path, **extra) -> DiaToolDPOConfig:
     )
 
 
+def pairs_by_row(pairs: list[dict], source, needed_for: str) -> dict[int, list[dict]]:
+    """``{row: [its pairs, in file order]}``, rows in order of first appearance; a pair without its Table-1 row
+    label is an error that names it and says what needed the label (``needed_for``)."""
+    unlabelled = [pair for pair in pairs if "row" not in pair]
+    if unlabelled:
+        raise ValueError(f"{len(unlabelled)} of {len(pairs)} pairs in {source} have no 'row' (their Table-1 row), "
+                         f"e.g. the pair with id {unlabelled[0].get('id', '?')!r}: {needed_for}")
+    groups: dict[int, list[dict]] = {}
+    for pair in pairs:
+        groups.setdefault(pair["row"], []).append(pair)
+    return groups
+
+
 def select_rows(pairs: list[dict], rows, source) -> list[dict]:
     """The pairs of the given Table-1 ``rows``, in their order in ``pairs``.
 
@@ -478,13 +491,9 @@ def select_rows(pairs: list[dict], rows, source) -> list[dict]:
     keeps every pair of row 9 and the first half of those of rows 5 and 6, so that with equal
     row sizes row 9 makes half of the training pairs. A file without row labels, or without one of those rows, is an error.
     """
-    unlabelled = [number for number, pair in enumerate(pairs) if "row" not in pair]
-    if unlabelled:
-        raise ValueError(f"{len(unlabelled)} of {len(pairs)} pairs in {source} have no 'row' (their Table-1 row), "
-                         f"e.g. the pair with id {pairs[unlabelled[0]].get('id', '?')!r}: set dpo_rows=None "
-                         "(--dpo-rows none) to train on every pair")
     weights = Counter(rows)
-    found = Counter(pair["row"] for pair in pairs)
+    found = Counter({row: len(members) for row, members in
+                     pairs_by_row(pairs, source, "set dpo_rows=None (--dpo-rows none) to train on every pair").items()})
     if absent := sorted(row for row in weights if not found[row]):
         raise ValueError(f"no pair in {source} comes from Table-1 rows {absent} (it has rows {sorted(found)})")
     heaviest = max(weights.values())
@@ -536,16 +545,13 @@ def row_balanced(pairs: list[dict], rows, batch_size: int, seed: int, source) ->
 
     Pairs that fill no whole block (a row beyond the shortest, a row not in ``rows``) are left out, and said.
     """
-    found = Counter(pair.get("row") for pair in pairs)
-    if None in found:
-        raise ValueError(f"{found[None]} of {len(pairs)} pairs in {source} have no 'row' (their Table-1 row): "
-                         "row-balanced batches need it")
-    block = Counter(rows) if rows else Counter(dict.fromkeys(found, 1))
+    by_row = pairs_by_row(pairs, source, "row-balanced batches need it")
+    block = Counter(rows) if rows else Counter(dict.fromkeys(by_row, 1))
     size = sum(block.values())
     if batch_size % size:
         raise ValueError(f"row-balanced batches take one pair of each of {size} rows ({sorted(block.elements())}); "
                          f"dpo_batch_size={batch_size} is not a multiple of {size}")
-    queues = {row: [pair for pair in pairs if pair["row"] == row] for row in block}
+    queues = {row: by_row.get(row, []) for row in block}
     blocks = min(len(queues[row]) // weight for row, weight in block.items())
     rng = random.Random(seed)
     ordered = []
@@ -650,8 +656,8 @@ def dpo_stage_trainer(recipe: Recipe, sft_dir, folder: Path, limit: int | None =
     args = dpo_config(recipe, folder, train_sampling_strategy="sequential" if in_order else "random", **config)
     dev_pairs = None
     if dev_every:
-        by_row = pairs_by_row([pair for _, pair in read_jsonl(DEV_PAIRS)], DEV_PAIRS)
-        dev_pairs = {row: members[:dev_limit] for row, members in by_row.items()}
+        by_row = pairs_by_row([pair for _, pair in read_jsonl(DEV_PAIRS)], DEV_PAIRS, "the dev pairs are scored per row")
+        dev_pairs = {f"row{row}": by_row[row][:dev_limit] for row in sorted(by_row)}  # one eval set per row
     with quiet_peft_wrapping():  # the trainer wraps the model with peft_config
         trainer = DiaToolDPOTrainer(model, args=args, train_dataset=pairs, eval_dataset=dev_pairs,
                                     processing_class=tokenizer, peft_config=peft_config,

@@ -37,7 +37,6 @@ from diatool_utils.pipeline import (
 )
 
 SHORT = {"steps": "sft_steps", "lr": "sft_learning_rate"}
-DEV = DEV_DIALOGS
 
 
 def main(argv=None) -> dict:
@@ -48,7 +47,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.every < 1:
         parser.error(f"--every must be at least 1, got {args.every}")
-    recipe = Recipe(**{"eval_data": str(DEV), **recipe_overrides(args.settings, SHORT)})
+    recipe = Recipe(**{"eval_data": str(DEV_DIALOGS), **recipe_overrides(args.settings, SHORT)})
     command = shlex.join(["python", shown_path(str(Path(__file__).resolve())),
                           *(argv if argv is not None else sys.argv[1:])])
     args.out.mkdir(parents=True, exist_ok=True)

@@ -457,12 +457,12 @@ def test_dev_watch_scores_every_row_and_the_lean_without_changing_training(tmp_p
 
 
 def test_dev_pairs_are_grouped_by_row_and_unlabelled_pairs_are_refused():
-    from diatool_utils.dev_watch import pairs_by_row
+    from diatool_utils.pipeline import pairs_by_row
 
-    groups = pairs_by_row([{"id": "a", "row": 10}, {"id": "b", "row": 2}, {"id": "c", "row": 10}], "dev.jsonl")
-    assert list(groups) == ["row2", "row10"] and [p["id"] for p in groups["row10"]] == ["a", "c"]
-    with pytest.raises(ValueError, match=r"1 pairs in dev.jsonl have no 'row'.*'b'"):
-        pairs_by_row([{"id": "a", "row": 1}, {"id": "b"}], "dev.jsonl")
+    groups = pairs_by_row([{"id": "a", "row": 10}, {"id": "b", "row": 2}, {"id": "c", "row": 10}], "dev.jsonl", "why")
+    assert list(groups) == [10, 2] and [p["id"] for p in groups[10]] == ["a", "c"]  # rows as they first appear
+    with pytest.raises(ValueError, match=r"1 of 2 pairs in dev.jsonl have no 'row'.*'b': scored per row"):
+        pairs_by_row([{"id": "a", "row": 1}, {"id": "b"}], "dev.jsonl", "scored per row")
 
 
 def test_the_dev_curves_table_has_a_line_per_step_and_dashes_where_nothing_was_measured():
