@@ -605,7 +605,7 @@ EVAL_PLAN = {"dialogues": 45, "direct": 40, "slot_filling": 30, "two_rounds": 6,
 _OUTPUT_TYPE = {"call": "call", "complete": "completion", "ask": "slot", "decline": "relevance"}
 
 
-EVAL_SPLITS = ("eval", "dev")
+EVAL_SPLITS = ("eval", "dev", "train")
 
 
 def generate_eval(seed: int = 0, plan: dict[str, int] | None = None, split: str = "eval") -> list[dict]:
@@ -616,12 +616,14 @@ def generate_eval(seed: int = 0, plan: dict[str, int] | None = None, split: str 
     the first question), 23 requests no offered tool serves, spread over 45 dialogues.
     Slot turns list the still-missing argument names under ``missing_arguments``.
 
-    ``split`` picks the tools: ``"eval"`` (the evaluation set, scored once at the end) or
-    ``"dev"`` (the development set that training choices are made on); out-of-scope requests
-    ask for a tool of ``"phantom_" + split`` or for one of the split's tools left out of the list.
+    ``split`` picks the tools: ``"eval"`` (the evaluation set, scored once at the end),
+    ``"dev"`` (the development set that training choices are made on) or ``"train"`` (the tools the
+    model trained on: a transfer diagnostic, never a score, since its requests are the training data's
+    own phrasings). Out-of-scope requests ask for a tool of ``"phantom_" + split`` or for one of the
+    split's tools left out of the list.
     """
     if split not in EVAL_SPLITS:
-        raise ValueError(f"generate_eval builds from held-out tools: split must be one of {EVAL_SPLITS}, "
+        raise ValueError(f"generate_eval builds a benchmark on one tool split: split must be one of {EVAL_SPLITS}, "
                          f"got {split!r}")
     rng = random.Random(seed)
     plan = {**EVAL_PLAN, **(plan or {})}

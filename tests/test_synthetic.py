@@ -77,8 +77,8 @@ def test_phantom_dev_tools_are_unlike_every_other_tool():
 def test_asking_for_an_unknown_split_names_the_known_ones():
     with pytest.raises(ValueError, match="unknown tool split 'test'.*phantom_dev"):
         tools_in("test")
-    with pytest.raises(ValueError, match="split must be one of.*'train'"):
-        generate_eval(seed=0, split="train")
+    with pytest.raises(ValueError, match="split must be one of.*'dev'.*got 'phantom_dev'"):
+        generate_eval(seed=0, split="phantom_dev")
 
 
 def test_parameters_cover_strings_numbers_enums_dates_booleans_optional_and_required():
@@ -277,6 +277,17 @@ def test_dev_set_has_the_eval_plan_on_dev_tools_and_declines_phantom_dev_request
     assert offered <= dev and {c["function"]["name"] for m in truths for c in m.get("tool_calls") or []} <= dev
     declined = {t.capability for t in tools_in("phantom_dev") for m in truths if t.capability in (m["content"] or "")}
     assert declined, "no out-of-scope request asks for a phantom_dev tool"
+
+
+def test_the_training_tools_benchmark_offers_only_training_tools_and_declines_phantom_train_requests():
+    rows = generate_eval(seed=0, split="train")
+    kinds = Counter(t["type_of_output"] for r in rows for t in r["turns"])
+    assert kinds == {"call": 70, "completion": 70, "slot": 36, "relevance": 23}
+    train = {t.name for t in TRAIN}
+    offered = {t["function"]["name"] for r in rows for t in r["tools"]}
+    truths = [t["ground_truth"] for r in rows for t in r["turns"]]
+    assert offered <= train and {c["function"]["name"] for m in truths for c in m.get("tool_calls") or []} <= train
+    assert any(t.capability in (m["content"] or "") for t in tools_in("phantom_train") for m in truths)
 
 
 def test_the_dev_split_leaves_the_evaluation_set_as_it_was():
