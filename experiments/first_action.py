@@ -7,7 +7,9 @@ Writes a Markdown table (mean P(text) per turn type, AUC of slot and relevance t
 call turns) and a JSON file beside it with the same numbers and the command (default
 ``runs/first_action/first_action.md``, not committed). The benchmark and the batch size are the
 recipe's (``Recipe.eval_data``, ``Recipe.eval_batch_size``) unless ``--eval-data`` / ``--batch-size``
-say otherwise.
+say otherwise. ``--tools train`` builds the evaluation's plan on the training tools instead
+(``generate_eval(split="train")``): whether the models tell the turns apart where the tools are known,
+which separates a decision that was not learned from one that does not carry to new tools.
 """
 
 from __future__ import annotations
@@ -21,11 +23,20 @@ from pathlib import Path
 
 import torch
 
-from diatool_utils.benchmark import load_dialog_benchmark
+from diatool_utils.benchmark import cases_from_dialogs, load_dialog_benchmark
 from diatool_utils.first_action import first_action_of_checkpoint, first_action_table
 from diatool_utils.models import load_model_and_tokenizer
 from diatool_utils.paths import REPO_ROOT
 from diatool_utils.pipeline import Recipe, shown_path
+from diatool_utils.synthetic import EVAL_SPLITS, generate_eval
+
+
+def benchmark(eval_data, tools: str | None = None, tools_seed: int = 7):
+    """The turns to score and how to name them: generated on the ``tools`` split, else read from ``eval_data``."""
+    if tools:
+        source = f"generate_eval(seed={tools_seed}, split={tools!r})"
+        return cases_from_dialogs(generate_eval(seed=tools_seed, split=tools), source=source), source
+    return load_dialog_benchmark(eval_data), shown_path(str(Path(eval_data).resolve()))
 
 
 def main(argv=None) -> dict:
@@ -36,11 +47,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--eval-data", default=Recipe.eval_data, help="(default: the recipe's eval_data)")
     parser.add_argument("--batch-size", type=int, default=Recipe.eval_batch_size,
                         help="dialogues per forward pass (default: the recipe's eval_batch_size)")
+    parser.add_argument("--tools", choices=EVAL_SPLITS,
+                        help="score a benchmark generated on this tool split instead of --eval-data")
+    parser.add_argument("--tools-seed", type=int, default=7, help="the generator's seed for --tools (default 7)")
     args = parser.parse_args(argv)
     named = [spec.partition("=")[::2] for spec in args.checkpoints]
     if bad := [spec for spec, (name, path) in zip(args.checkpoints, named, strict=True) if not name or not path]:
         parser.error(f"give each checkpoint as NAME=PATH, not {bad}")
-    cases = load_dialog_benchmark(args.eval_data)
+    cases, source = benchmark(args.eval_data, args.tools, args.tools_seed)
     stats, seconds = {}, {}
     for name, path in named:
         start = time.perf_counter()
@@ -53,10 +67,9 @@ def main(argv=None) -> dict:
                           *(argv if argv is not None else sys.argv[1:])])
     table = first_action_table(stats)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    shown = shown_path(str(Path(args.eval_data).resolve()))
-    args.out.write_text(f"{table}\n\n{len(cases)} turns of {shown}; device "
+    args.out.write_text(f"{table}\n\n{len(cases)} turns of {source}; device "
                         f"{'cuda' if torch.cuda.is_available() else 'cpu'}.\n\nCommand: `{command}`\n")
-    args.out.with_suffix(".json").write_text(json.dumps({"stats": stats, "seconds": seconds, "command": command},
+    args.out.with_suffix(".json").write_text(json.dumps({"stats": stats, "seconds": seconds, "benchmark": source, "command": command},
                                                         indent=2))
     print(table)
     return stats

@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from diatool_utils.paths import REPO_ROOT
+from diatool_utils.synthetic_tools import tools_in
 
 SEARCH = runpy.run_path(str(REPO_ROOT / "experiments" / "row_mix_search.py"))
 FIRST_ACTION = runpy.run_path(str(REPO_ROOT / "experiments" / "first_action.py"))
@@ -62,6 +63,16 @@ def test_first_action_script_writes_its_table_and_numbers(tmp_path, tiny_checkpo
     assert "'tiny model=" in command  # quoted: it has a space
     with pytest.raises(SystemExit):
         FIRST_ACTION["main"](["--out", str(out), "no-equals-sign"])
+
+
+def test_first_action_script_can_score_the_plan_on_the_training_tools(tmp_path, tiny_checkpoint):
+    out = tmp_path / "fa.md"
+    FIRST_ACTION["main"](["--out", str(out), "--tools", "train", "--tools-seed", "3", f"t={tiny_checkpoint}"])
+    assert "199 turns of generate_eval(seed=3, split='train')" in out.read_text()
+    assert json.loads(out.with_suffix(".json").read_text())["benchmark"] == "generate_eval(seed=3, split='train')"
+    cases, _ = FIRST_ACTION["benchmark"](None, "train", 3)
+    offered = {tool["function"]["name"] for case in cases for tool in case.tools}
+    assert offered and offered <= {tool.name for tool in tools_in("train")}
 
 
 def test_sft_search_trains_measures_and_tabulates_each_variant(tmp_path):
