@@ -267,27 +267,18 @@ def test_eval_set_has_the_benchmark_mix_of_judged_turns():
     assert serials == list(range(1, len(serials) + 1))
 
 
-def test_dev_set_has_the_eval_plan_on_dev_tools_and_declines_phantom_dev_requests():
-    rows = generate_eval(seed=0, split="dev")
+@pytest.mark.parametrize("split", ["dev", "train"])
+def test_a_split_benchmark_has_the_eval_plan_on_its_own_tools_and_declines_its_phantom_requests(split):
+    rows = generate_eval(seed=0, split=split)
     kinds = Counter(t["type_of_output"] for r in rows for t in r["turns"])
     assert len(rows) == 45 and kinds == {"call": 70, "completion": 70, "slot": 36, "relevance": 23}
-    dev = {t.name for t in DEV}
+    own = {t.name for t in tools_in(split)}
     offered = {t["function"]["name"] for r in rows for t in r["tools"]}
     truths = [t["ground_truth"] for r in rows for t in r["turns"]]
-    assert offered <= dev and {c["function"]["name"] for m in truths for c in m.get("tool_calls") or []} <= dev
-    declined = {t.capability for t in tools_in("phantom_dev") for m in truths if t.capability in (m["content"] or "")}
-    assert declined, "no out-of-scope request asks for a phantom_dev tool"
-
-
-def test_the_training_tools_benchmark_offers_only_training_tools_and_declines_phantom_train_requests():
-    rows = generate_eval(seed=0, split="train")
-    kinds = Counter(t["type_of_output"] for r in rows for t in r["turns"])
-    assert kinds == {"call": 70, "completion": 70, "slot": 36, "relevance": 23}
-    train = {t.name for t in TRAIN}
-    offered = {t["function"]["name"] for r in rows for t in r["tools"]}
-    truths = [t["ground_truth"] for r in rows for t in r["turns"]]
-    assert offered <= train and {c["function"]["name"] for m in truths for c in m.get("tool_calls") or []} <= train
-    assert any(t.capability in (m["content"] or "") for t in tools_in("phantom_train") for m in truths)
+    assert offered <= own and {c["function"]["name"] for m in truths for c in m.get("tool_calls") or []} <= own
+    phantoms = tools_in("phantom_" + split)
+    declined = {t.capability for t in phantoms for m in truths if t.capability in (m["content"] or "")}
+    assert declined, f"no out-of-scope request asks for a phantom_{split} tool"
 
 
 def test_the_dev_split_leaves_the_evaluation_set_as_it_was():
